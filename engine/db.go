@@ -1,0 +1,406 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caskade/caskade/engine/segment"
+	"github.com/caskade/caskade/keydir"
+)
+
+// Record is one entry of the log as ReadFrom returns it: a keyed put, a
+// tombstone (Flags has FlagTombstone) or a keyless record (empty Key).
+type Record = segment.Record
+
+// Record flags, re-exported for callers of ReadFrom.
+const (
+	FlagTombstone = segment.FlagTombstone
+	FlagExpiry    = segment.FlagExpiry
+)
+
+// Item is a key's live value.
+type Item struct {
+	Key       []byte
+	Value     []byte // nil in a keys-only scan
+	Offset    uint64 // offset of the record holding the value
+	Timestamp int64  // unix nanoseconds when the write was accepted
+	Expiry    int64  // unix nanoseconds; 0 = never expires
+}
+
+// DB is a Bitcask-style store over an ordered log. Safe for concurrent
+// use: writes are serialized (their order is the log's order), reads run
+// in parallel with each other and with writes, and no lock is held while
+// waiting for an fsync.
+//
+// Lock order: DB.writeMu, then DB.kd, then the segment log's locks.
+type DB struct {
+	dir  string
+	opts Options // immutable after Open
+
+	log *segment.Log
+
+	// writeMu serializes writes, so that the keydir changes in log order.
+	// It guards recs and locs (scratch space for one write).
+	writeMu sync.Mutex
+	recs    [1]segment.Record
+	locs    [1]segment.Loc
+
+	kd struct {
+		sync.RWMutex // guards m; held for lookups and updates only, never across I/O
+		m            *keydir.Map
+	}
+
+	gc groupCommit
+
+	closed atomic.Bool
+	// failure holds the first fsync error; once set, writes are refused.
+	failure atomic.Pointer[error]
+
+	bg struct {
+		cancel context.CancelFunc
+		wg     sync.WaitGroup
+	}
+}
+
+// Open opens or creates the store in dir. It repairs a torn tail of the
+// newest segment, rebuilds index and hint files that do not match their
+// logs, and builds the keydir from hint files (scanning only segments
+// without a valid one). nil opts means all defaults.
+func Open(dir string, opts *Options) (*DB, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	o = o.withDefaults()
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	l, err := segment.Open(dir, &segment.Options{
+		SegmentBytes: o.SegmentBytes,
+		Hints:        true,
+		Logger:       o.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dir, err)
+	}
+	db := &DB{dir: dir, opts: o, log: l}
+	db.gc.init()
+	m, err := loadKeydir(l, o.Clock().UnixNano())
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("open %s: %w", dir, err)
+	}
+	db.kd.m = m
+	db.gc.durable = l.Next() - 1 // what Open found is on disk
+	if o.Sync == SyncInterval {
+		ctx, cancel := context.WithCancel(context.Background())
+		db.bg.cancel = cancel
+		db.bg.wg.Add(1)
+		go db.syncEvery(ctx, o.SyncInterval)
+	}
+	return db, nil
+}
+
+// Close waits for writes in flight, syncs, and closes the files. Reads and
+// writes after Close return ErrClosed.
+func (db *DB) Close() error {
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	if db.closed.Swap(true) {
+		return ErrClosed
+	}
+	if db.bg.cancel != nil {
+		db.bg.cancel()
+		db.bg.wg.Wait()
+	}
+	// Wait for readers: they hold kd.RLock while acquiring segments, and
+	// their segment references keep mappings alive until they finish.
+	db.kd.Lock()
+	db.kd.Unlock()
+	return db.log.Close()
+}
+
+// Dir returns the store's directory.
+func (db *DB) Dir() string { return db.dir }
+
+func (db *DB) now() int64 { return db.opts.Clock().UnixNano() }
+
+func (db *DB) checkKey(key []byte) error {
+	switch {
+	case len(key) == 0:
+		return ErrEmptyKey
+	case len(key) > db.opts.MaxKeySize:
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrKeyTooLarge, len(key), db.opts.MaxKeySize)
+	}
+	return nil
+}
+
+func (db *DB) checkValue(value []byte) error {
+	if len(value) > db.opts.MaxValueSize {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrValueTooLarge, len(value), db.opts.MaxValueSize)
+	}
+	return nil
+}
+
+// writable reports why writes are refused, if they are. Caller holds
+// writeMu.
+func (db *DB) writable() error {
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	if f := db.failure.Load(); f != nil {
+		return fmt.Errorf("%w: %w", ErrFailed, *f)
+	}
+	return nil
+}
+
+// fail puts the DB in the failed state after an fsync error.
+func (db *DB) fail(err error) {
+	if db.failure.CompareAndSwap(nil, &err) {
+		db.opts.Logger.Error("fsync failed; refusing writes until reopened", "err", err)
+	}
+}
+
+// Put stores value under key and returns the record's offset. Under
+// SyncAlways the write is durable when Put returns.
+func (db *DB) Put(key, value []byte) (uint64, error) {
+	return db.put(key, value, 0)
+}
+
+// PutWithExpiry is Put with an absolute expiry time: from then on the key
+// reads as absent, and compaction drops the record.
+func (db *DB) PutWithExpiry(key, value []byte, expiry time.Time) (uint64, error) {
+	e := expiry.UnixNano()
+	if e <= 0 {
+		return 0, fmt.Errorf("%w: expiry %v before 1970", ErrBadRange, expiry)
+	}
+	return db.put(key, value, e)
+}
+
+func (db *DB) put(key, value []byte, expiry int64) (uint64, error) {
+	if err := db.checkKey(key); err != nil {
+		return 0, err
+	}
+	if err := db.checkValue(value); err != nil {
+		return 0, err
+	}
+	r := segment.Record{Timestamp: db.now(), Expiry: expiry, Key: key, Value: value}
+	if expiry != 0 {
+		r.Flags = segment.FlagExpiry
+	}
+	db.writeMu.Lock()
+	off, err := db.writeLocked(&r)
+	db.writeMu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return off, db.waitDurable(off)
+}
+
+// writeLocked appends r and applies it to the keydir. Caller holds
+// writeMu.
+func (db *DB) writeLocked(r *segment.Record) (uint64, error) {
+	if err := db.writable(); err != nil {
+		return 0, err
+	}
+	db.recs[0] = *r
+	err := db.log.Append(db.recs[:], db.locs[:])
+	off, loc := db.recs[0].Offset, db.locs[0]
+	db.recs[0] = segment.Record{} // drop references to caller memory
+	if err != nil {
+		return 0, err
+	}
+	if len(r.Key) > 0 {
+		db.kd.Lock()
+		if r.Flags&segment.FlagTombstone != 0 {
+			db.kd.m.Delete(r.Key)
+		} else {
+			db.kd.m.Put(r.Key, keydir.Entry{Offset: off, Seg: loc.Seg, Pos: loc.Pos, Size: loc.Size, Flags: uint8(r.Flags)})
+		}
+		db.kd.Unlock()
+	}
+	return off, nil
+}
+
+// Delete writes a tombstone for key and returns its offset. A key with no
+// live value gets ErrNotFound and nothing is written.
+func (db *DB) Delete(key []byte) (uint64, error) {
+	if err := db.checkKey(key); err != nil {
+		return 0, err
+	}
+	db.writeMu.Lock()
+	cur, err := db.currentLocked(key)
+	if err == nil && cur == 0 {
+		err = ErrNotFound
+	}
+	var off uint64
+	if err == nil {
+		off, err = db.writeLocked(&segment.Record{Timestamp: db.now(), Flags: segment.FlagTombstone, Key: key})
+	}
+	db.writeMu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return off, db.waitDurable(off)
+}
+
+// CompareAndSwap stores value under key only if the key's current offset
+// is expected (0: the key must be absent). Otherwise it returns a
+// *CASError with the current offset and writes nothing.
+func (db *DB) CompareAndSwap(key []byte, expected uint64, value []byte) (uint64, error) {
+	if err := db.checkKey(key); err != nil {
+		return 0, err
+	}
+	if err := db.checkValue(value); err != nil {
+		return 0, err
+	}
+	db.writeMu.Lock()
+	cur, err := db.currentLocked(key)
+	if err == nil && cur != expected {
+		err = &CASError{Expected: expected, Current: cur}
+	}
+	var off uint64
+	if err == nil {
+		off, err = db.writeLocked(&segment.Record{Timestamp: db.now(), Key: key, Value: value})
+	}
+	db.writeMu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return off, db.waitDurable(off)
+}
+
+// currentLocked returns the offset of key's live record, 0 if none.
+// Caller holds writeMu, so no write can change it meanwhile.
+func (db *DB) currentLocked(key []byte) (uint64, error) {
+	if err := db.writable(); err != nil {
+		return 0, err
+	}
+	db.kd.RLock()
+	e, ok := db.kd.m.Get(key)
+	db.kd.RUnlock()
+	if !ok {
+		return 0, nil
+	}
+	if e.Flags&uint8(segment.FlagExpiry) != 0 {
+		expired, err := db.expired(e)
+		if err != nil {
+			return 0, err
+		}
+		if expired {
+			return 0, nil
+		}
+	}
+	return e.Offset, nil
+}
+
+// expired reads the header of e's record to check its expiry.
+func (db *DB) expired(e keydir.Entry) (bool, error) {
+	s, ok := db.log.Acquire(e.Seg)
+	if !ok {
+		return false, fmt.Errorf("%w: segment %d gone", ErrCorrupt, e.Seg)
+	}
+	defer s.Release()
+	h, err := s.ReadHeader(int64(e.Pos))
+	if err != nil {
+		return false, err
+	}
+	return h.Flags&segment.FlagExpiry != 0 && h.Expiry <= db.now(), nil
+}
+
+// Produce appends a keyless record (a message of the log view) and returns
+// its offset. Keyless records are never superseded.
+func (db *DB) Produce(value []byte) (uint64, error) {
+	if err := db.checkValue(value); err != nil {
+		return 0, err
+	}
+	db.writeMu.Lock()
+	off, err := db.writeLocked(&segment.Record{Timestamp: db.now(), Value: value})
+	db.writeMu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return off, db.waitDurable(off)
+}
+
+// Get returns key's live value. The value is a copy the caller owns.
+func (db *DB) Get(key []byte) (Item, error) {
+	if err := db.checkKey(key); err != nil {
+		return Item{}, err
+	}
+	if db.closed.Load() {
+		return Item{}, ErrClosed
+	}
+	db.kd.RLock()
+	e, ok := db.kd.m.Get(key)
+	if !ok {
+		db.kd.RUnlock()
+		return Item{}, ErrNotFound
+	}
+	// Acquire under the lock: a compaction swap cannot retire the segment
+	// between the lookup and the reference.
+	s, ok := db.log.Acquire(e.Seg)
+	db.kd.RUnlock()
+	if !ok {
+		return Item{}, fmt.Errorf("%w: segment %d of key gone", ErrCorrupt, e.Seg)
+	}
+	r, val, err := s.ReadValue(int64(e.Pos), nil)
+	s.Release()
+	if err != nil {
+		return Item{}, err
+	}
+	if r.Offset != e.Offset {
+		return Item{}, fmt.Errorf("%w: keydir offset %d, record offset %d", ErrCorrupt, e.Offset, r.Offset)
+	}
+	if r.Expired(db.now()) {
+		return Item{}, ErrNotFound
+	}
+	return Item{Key: key, Value: val, Offset: r.Offset, Timestamp: r.Timestamp, Expiry: r.Expiry}, nil
+}
+
+// ReadFrom returns up to max records with offsets >= offset, in offset
+// order, and the high-water mark (the offset the next write gets). Offset
+// 0 reads from the log start. Below the log start or past the high-water
+// mark it returns an *OffsetError; at the mark, no records.
+func (db *DB) ReadFrom(offset uint64, max int) ([]Record, uint64, error) {
+	if db.closed.Load() {
+		return nil, 0, ErrClosed
+	}
+	return db.log.ReadFrom(offset, max, 0)
+}
+
+// NextOffset returns the offset the next write will get.
+func (db *DB) NextOffset() uint64 { return db.log.Next() }
+
+// Sync makes every write so far durable, whatever the Sync mode.
+func (db *DB) Sync() error {
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	return db.syncTo(db.log.Next() - 1)
+}
+
+// Len returns the number of keys in the keydir (expired keys included
+// until compaction drops them).
+func (db *DB) Len() int {
+	db.kd.RLock()
+	defer db.kd.RUnlock()
+	return db.kd.m.Len()
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix p,
+// or nil when there is none (p is all 0xff).
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}

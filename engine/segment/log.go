@@ -1,0 +1,781 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Options configure a Log. The zero value is usable.
+type Options struct {
+	// SegmentBytes is the size at which the active segment is sealed and a
+	// new one started; 0 means 64 MiB. At most 1 GiB, so that positions fit
+	// in 32 bits together with the largest record.
+	SegmentBytes int64
+	// Hints makes sealed segments (and the active one on Close) write a
+	// hint file of their keys, for a fast startup of a keyed store.
+	Hints bool
+	// InitialOffset is the offset of the first record of a new, empty log;
+	// 0 means 1.
+	InitialOffset uint64
+	// Logger receives background errors (sealing); nil discards them.
+	Logger *slog.Logger
+}
+
+const (
+	// DefaultSegmentBytes is the SegmentBytes used when none is set.
+	DefaultSegmentBytes = 64 << 20
+	// MaxSegmentBytes is the largest SegmentBytes allowed.
+	MaxSegmentBytes = 1 << 30
+)
+
+func (o Options) withDefaults() Options {
+	if o.SegmentBytes == 0 {
+		o.SegmentBytes = DefaultSegmentBytes
+	}
+	if o.InitialOffset == 0 {
+		o.InitialOffset = 1
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return o
+}
+
+func (o Options) validate() error {
+	var errs []error
+	if o.SegmentBytes < HeaderSize+1 || o.SegmentBytes > MaxSegmentBytes {
+		errs = append(errs, fmt.Errorf("segment: SegmentBytes %d outside [%d, %d]", o.SegmentBytes, HeaderSize+1, MaxSegmentBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// Loc is where Append put a record.
+type Loc struct {
+	Seg  uint32 // the segment's id (Segment.ID)
+	Pos  uint32 // byte position in the segment's .log
+	Size uint32 // encoded size
+}
+
+// view is an immutable snapshot of the log's segments, replaced whole.
+type view struct {
+	segs []*Segment          // in offset order; the last is the active one
+	byID map[uint32]*Segment // the same segments by id
+}
+
+// Log is an ordered, append-only log of records stored as a directory of
+// segments. It is the storage of the engine and, in its own directory, of
+// the Raft log.
+//
+// Concurrency: safe for concurrent use. Appends and truncations are
+// serialized by mu; reads take no lock (they work on an immutable view of
+// the segments and hold segment references). Lock order: Log.syncMu, then
+// Log.mu, then Segment.fileMu.
+type Log struct {
+	dir  string
+	opts Options // immutable after Open
+
+	mu struct {
+		sync.Mutex // guards the fields below and every change to the view
+		active     *Segment
+		nextID     uint32
+		unsynced   []*Segment // sealed since the last Sync; may hold unsynced data
+		dirDirty   bool       // a file was created or removed since the last Sync
+		closed     bool
+	}
+	// next is the offset the next append gets. Written under mu.
+	next atomic.Uint64
+	// v is the current view; replaced under mu.
+	v atomic.Pointer[view]
+
+	// syncMu serializes Sync calls and guards Segment.synced.
+	syncMu sync.Mutex
+
+	sealer struct {
+		sync.Mutex // guards queue
+		queue      []*Segment
+		wake       chan struct{} // buffered(1): queue changed
+		done       chan struct{} // closed by Close to stop the goroutine
+		wg         sync.WaitGroup
+	}
+}
+
+// Open opens or creates the log in dir. Torn tails are repaired and
+// missing or stale index and hint files rebuilt (see openSegment).
+func Open(dir string, opts *Options) (*Log, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	o = o.withDefaults()
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	bases, err := listBases(dir)
+	if err != nil {
+		return nil, err
+	}
+	l := &Log{dir: dir, opts: o}
+	v := &view{byID: make(map[uint32]*Segment)}
+	var unsealed []*Segment
+	for i, base := range bases {
+		last := i == len(bases)-1
+		oo := openOptions{id: l.mu.nextID, last: last}
+		if last {
+			oo.capacity = o.SegmentBytes
+		}
+		s, err := openSegment(dir, base, oo)
+		if err != nil {
+			closeAll(v.segs)
+			return nil, fmt.Errorf("open segment %d: %w", base, err)
+		}
+		l.mu.nextID++
+		v.segs = append(v.segs, s)
+		v.byID[s.id] = s
+		if !last && (s.hints == nil && o.Hints || !fileSizeIs(s.f, s.Size())) {
+			unsealed = append(unsealed, s)
+		}
+	}
+	if len(v.segs) == 0 {
+		s, err := l.createLocked(o.InitialOffset, o.SegmentBytes)
+		if err != nil {
+			return nil, err
+		}
+		v.segs = append(v.segs, s)
+		v.byID[s.id] = s
+		l.mu.dirDirty = true
+	}
+	active := v.segs[len(v.segs)-1]
+	if active.hints != nil {
+		// Loaded into memory; the file goes stale with the first append.
+		if err := os.Remove(active.Path(HintExt)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			closeAll(v.segs)
+			return nil, err
+		}
+	}
+	l.mu.active = active
+	l.next.Store(max(active.base, active.LastOffset()+1))
+	l.v.Store(v)
+	l.sealer.wake = make(chan struct{}, 1)
+	l.sealer.done = make(chan struct{})
+	l.sealer.queue = unsealed
+	l.sealer.wg.Add(1)
+	go l.runSealer()
+	if len(unsealed) > 0 {
+		l.sealer.wake <- struct{}{}
+	}
+	return l, nil
+}
+
+func fileSizeIs(f *os.File, size int64) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Size() == size
+}
+
+func closeAll(segs []*Segment) {
+	for _, s := range segs {
+		s.Release()
+	}
+}
+
+// listBases returns the base offsets of the .log files in dir, sorted, and
+// removes leftovers: temporary files and index or hint files without a log.
+func listBases(dir string) ([]uint64, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	logs := make(map[uint64]bool)
+	var others []string
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasSuffix(name, ".tmp") {
+			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		ext := filepath.Ext(name)
+		base, err := strconv.ParseUint(strings.TrimSuffix(name, ext), 10, 64)
+		if err != nil || len(name)-len(ext) != 20 {
+			continue // not ours
+		}
+		switch ext {
+		case LogExt:
+			logs[base] = true
+		case IndexExt, HintExt:
+			others = append(others, name)
+		}
+	}
+	for _, name := range others {
+		base, _ := strconv.ParseUint(strings.TrimSuffix(name, filepath.Ext(name)), 10, 64)
+		if !logs[base] {
+			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	bases := make([]uint64, 0, len(logs))
+	for b := range logs {
+		bases = append(bases, b)
+	}
+	slices.Sort(bases)
+	return bases, nil
+}
+
+// createLocked creates a new, empty segment file set. Caller holds mu (or
+// owns the log exclusively during Open).
+func (l *Log) createLocked(base uint64, capacity int64) (*Segment, error) {
+	for _, ext := range []string{LogExt, IndexExt, HintExt} {
+		if err := os.Remove(Path(l.dir, base, ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+	}
+	s, err := openSegment(l.dir, base, openOptions{id: l.mu.nextID, capacity: capacity, last: true})
+	if err != nil {
+		return nil, err
+	}
+	l.mu.nextID++
+	return s, nil
+}
+
+// Dir returns the log's directory.
+func (l *Log) Dir() string { return l.dir }
+
+// Next returns the offset the next append will get (the high-water mark).
+func (l *Log) Next() uint64 { return l.next.Load() }
+
+// Earliest returns the log start: the base offset of the oldest segment.
+// Compaction may leave no record at exactly that offset.
+func (l *Log) Earliest() uint64 { return l.v.Load().segs[0].base }
+
+// Append writes recs in order and makes them visible to readers. A record
+// whose Offset is 0 gets the next offset (written back into recs); an
+// explicit Offset must be at least Next (gaps are allowed). If locs is not
+// nil it must have len(recs) and receives where each record went. Nothing
+// is written when a record breaks the format limits or the offset order.
+// If starting a new segment fails midway (a full disk), the records before
+// it stay written (their locs are filled in, the rest are zero) and the
+// error is returned. Durability comes with Sync.
+func (l *Log) Append(recs []Record, locs []Loc) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.mu.closed {
+		return ErrClosed
+	}
+	next := l.next.Load()
+	for i := range recs {
+		r := &recs[i]
+		if len(r.Key) > MaxKeyLen || len(r.Value) > MaxValueLen {
+			return fmt.Errorf("segment: record too large (key %d, value %d bytes)", len(r.Key), len(r.Value))
+		}
+		if r.Offset != 0 && r.Offset < next {
+			return fmt.Errorf("segment: append offset %d below next offset %d", r.Offset, next)
+		}
+		if r.Offset != 0 {
+			next = r.Offset
+		}
+		next++
+	}
+	s := l.mu.active
+	n, pos := s.idx.Len(), s.size.Load()
+	next = l.next.Load()
+	for i := range recs {
+		r := &recs[i]
+		if r.Offset == 0 {
+			r.Offset = next
+		}
+		size := int64(r.Size())
+		if pos+size > int64(len(s.data)) {
+			s.publish(n, pos, s.last.Load())
+			var err error
+			if s, err = l.rollLocked(r.Offset, size); err != nil {
+				l.next.Store(next)
+				return err
+			}
+			n, pos = 0, 0
+		}
+		w := s.appendRecord(n, pos, r)
+		if locs != nil {
+			locs[i] = Loc{Seg: s.id, Pos: uint32(pos), Size: uint32(w)}
+		}
+		n++
+		pos += w
+		next = r.Offset + 1
+		s.publish(n, pos, r.Offset)
+	}
+	l.next.Store(next)
+	return nil
+}
+
+// rollLocked seals the active segment and starts a new one at base, big
+// enough for a first record of minBytes. An empty active segment is
+// replaced rather than sealed. Caller holds mu.
+func (l *Log) rollLocked(base uint64, minBytes int64) (*Segment, error) {
+	old := l.mu.active
+	if old.Size() == 0 {
+		base = old.base
+		old.retired.Store(true)
+	}
+	s, err := l.createLocked(base, max(l.opts.SegmentBytes, minBytes))
+	if err != nil {
+		if old.Size() == 0 {
+			old.retired.Store(false)
+		}
+		return nil, fmt.Errorf("roll segment at offset %d: %w", base, err)
+	}
+	cur := l.v.Load()
+	nv := &view{segs: slices.Clone(cur.segs), byID: make(map[uint32]*Segment, len(cur.byID)+1)}
+	for id, seg := range cur.byID {
+		nv.byID[id] = seg
+	}
+	if old.Size() == 0 {
+		nv.segs = nv.segs[:len(nv.segs)-1]
+		delete(nv.byID, old.id)
+		defer old.Release()
+	} else {
+		old.sealed.Store(true)
+		l.mu.unsynced = append(l.mu.unsynced, old)
+		l.queueSeal(old)
+	}
+	nv.segs = append(nv.segs, s)
+	nv.byID[s.id] = s
+	l.v.Store(nv)
+	l.mu.active = s
+	l.mu.dirDirty = true
+	return s, nil
+}
+
+func (l *Log) queueSeal(s *Segment) {
+	l.sealer.Lock()
+	l.sealer.queue = append(l.sealer.queue, s)
+	l.sealer.Unlock()
+	select {
+	case l.sealer.wake <- struct{}{}:
+	default:
+	}
+}
+
+// runSealer finishes seals off the write path: cut files to size, fsync,
+// write hints. A failure is logged: the segment then stays unsealed on
+// disk and is recovered by the next Open.
+func (l *Log) runSealer() {
+	defer l.sealer.wg.Done()
+	for {
+		l.sealer.Lock()
+		q := l.sealer.queue
+		l.sealer.queue = nil
+		l.sealer.Unlock()
+		for _, s := range q {
+			if err := l.seal(s); err != nil {
+				l.opts.Logger.Error("seal segment", "base", s.base, "err", err)
+			}
+		}
+		if len(q) > 0 {
+			continue
+		}
+		select {
+		case <-l.sealer.wake:
+		case <-l.sealer.done:
+			return
+		}
+	}
+}
+
+func (l *Log) seal(s *Segment) error {
+	if !s.Acquire() {
+		return nil
+	}
+	defer s.Release()
+	if err := s.finishSeal(l.opts.Hints); err != nil {
+		return err
+	}
+	return syncDir(l.dir)
+}
+
+// Sync makes every record appended so far durable and returns the offset
+// up to which that holds (Next()-1 at the time of the call).
+func (l *Log) Sync() (uint64, error) {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	if l.mu.closed {
+		l.mu.Unlock()
+		return 0, ErrClosed
+	}
+	active := l.mu.active
+	pending := l.mu.unsynced
+	l.mu.unsynced = nil
+	dirDirty := l.mu.dirDirty
+	l.mu.dirDirty = false
+	upto := l.next.Load() - 1
+	size := active.Size()
+	l.mu.Unlock()
+
+	fail := func(err error) (uint64, error) {
+		// Put the work back so a later Sync retries it.
+		l.mu.Lock()
+		l.mu.unsynced = append(pending, l.mu.unsynced...)
+		l.mu.dirDirty = l.mu.dirDirty || dirDirty
+		l.mu.Unlock()
+		return 0, err
+	}
+	for i, s := range pending {
+		if s.Acquire() {
+			err := s.syncData()
+			s.Release()
+			if err != nil {
+				pending = pending[i:]
+				return fail(err)
+			}
+		}
+	}
+	pending = nil
+	if active.synced < size && active.Acquire() {
+		err := active.syncData()
+		active.Release()
+		if err != nil {
+			return fail(err)
+		}
+		active.synced = size
+	}
+	if dirDirty {
+		if err := syncDir(l.dir); err != nil {
+			return fail(err)
+		}
+	}
+	return upto, nil
+}
+
+// acquire returns the segment with id acquired, or false when it is gone.
+func (l *Log) acquire(id uint32) (*Segment, bool) {
+	for {
+		v := l.v.Load()
+		s, ok := v.byID[id]
+		if !ok {
+			return nil, false
+		}
+		if s.Acquire() {
+			return s, true
+		}
+		if l.v.Load() == v {
+			return nil, false
+		}
+	}
+}
+
+// Acquire returns the segment with the given id with a reference held, or
+// false if no such segment is in the log any more. Release it when done.
+func (l *Log) Acquire(id uint32) (*Segment, bool) { return l.acquire(id) }
+
+// Segments returns the log's segments in offset order, each with a
+// reference held: the caller releases every one.
+func (l *Log) Segments() []*Segment {
+	for {
+		v := l.v.Load()
+		out := make([]*Segment, 0, len(v.segs))
+		for _, s := range v.segs {
+			if !s.Acquire() {
+				break
+			}
+			out = append(out, s)
+		}
+		if len(out) == len(v.segs) {
+			return out
+		}
+		closeAll(out)
+	}
+}
+
+// Read returns the first record with offset >= offset (a copy). Offset 0
+// reads from the log start. Outside [Earliest, Next) it returns an
+// *OffsetError.
+func (l *Log) Read(offset uint64) (Record, error) {
+	recs, _, err := l.ReadFrom(offset, 1, 0)
+	if err != nil {
+		return Record{}, err
+	}
+	if len(recs) == 0 {
+		next := l.Next()
+		return Record{}, &OffsetError{Requested: offset, Earliest: l.Earliest(), Next: next}
+	}
+	return recs[0], nil
+}
+
+// ReadFrom returns up to maxRecords (at least 1) records (copies) with offsets >=
+// offset, in order, stopping early once maxBytes of records are collected
+// (0 = no byte limit; at least one record is returned if any exists), and
+// the high-water mark (Next). Offset 0 reads from the log start. An offset
+// below the log start or past Next is an *OffsetError; offset == Next
+// returns no records.
+func (l *Log) ReadFrom(offset uint64, maxRecords int, maxBytes int64) ([]Record, uint64, error) {
+	maxRecords = max(maxRecords, 1)
+	for {
+		v := l.v.Load()
+		next := l.next.Load()
+		earliest := v.segs[0].base
+		if offset == 0 {
+			offset = earliest
+		}
+		if offset < earliest || offset > next {
+			return nil, next, &OffsetError{Requested: offset, Earliest: earliest, Next: next}
+		}
+		// The last segment whose base is <= offset.
+		i, found := slices.BinarySearchFunc(v.segs, offset, func(s *Segment, off uint64) int {
+			switch {
+			case s.base < off:
+				return -1
+			case s.base > off:
+				return 1
+			}
+			return 0
+		})
+		if !found {
+			i--
+		}
+		recs, err, retry := readSegments(v.segs[i:], offset, maxRecords, maxBytes)
+		if retry {
+			continue
+		}
+		return recs, max(next, l.next.Load()), err
+	}
+}
+
+// readSegments collects records from segs. retry reports that a segment
+// left the log before it could be acquired.
+func readSegments(segs []*Segment, offset uint64, maxRecords int, maxBytes int64) (recs []Record, err error, retry bool) {
+	var bytes int64
+	for _, s := range segs {
+		if len(recs) >= maxRecords {
+			break
+		}
+		if !s.Acquire() {
+			if len(recs) == 0 {
+				return nil, nil, true
+			}
+			break
+		}
+		n := s.idx.Len()
+		for j := s.find(offset); j < n && len(recs) < maxRecords; j++ {
+			_, pos := s.idx.Entry(j)
+			r, rerr := s.ReadRecord(pos)
+			if rerr != nil {
+				s.Release()
+				return recs, rerr, false
+			}
+			if maxBytes > 0 && len(recs) > 0 && bytes+int64(r.Size()) > maxBytes {
+				s.Release()
+				return recs, nil, false
+			}
+			bytes += int64(r.Size())
+			recs = append(recs, r)
+		}
+		s.Release()
+	}
+	return recs, nil, false
+}
+
+// TruncateHead removes whole segments all of whose records are below
+// offset. The active segment is kept; if all its records are below offset
+// too, a new empty active segment is started at max(offset, Next()).
+func (l *Log) TruncateHead(offset uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.mu.closed {
+		return ErrClosed
+	}
+	active := l.mu.active
+	if active.Size() > 0 && active.LastOffset() < offset {
+		if _, err := l.rollLocked(max(offset, l.next.Load()), 0); err != nil {
+			return err
+		}
+		l.next.Store(max(offset, l.next.Load()))
+	} else if active.Size() == 0 && active.base < offset && len(l.v.Load().segs) == 1 {
+		// An empty log moving its start: restart it there.
+		return l.resetLocked(offset)
+	}
+	cur := l.v.Load()
+	var drop []*Segment
+	for _, s := range cur.segs[:len(cur.segs)-1] {
+		if s.LastOffset() >= offset {
+			break
+		}
+		drop = append(drop, s)
+	}
+	if len(drop) == 0 {
+		return nil
+	}
+	return l.dropLocked(drop)
+}
+
+// replaceLocked swaps old segments for s (s takes the place of the last
+// of old) in the view and releases old after unlinking their files when
+// they are not s's files.
+func (l *Log) replaceLocked(old []*Segment, s *Segment) {
+	cur := l.v.Load()
+	nv := &view{byID: make(map[uint32]*Segment, len(cur.byID))}
+	for _, seg := range cur.segs {
+		if slices.Contains(old, seg) {
+			if seg == old[len(old)-1] {
+				nv.segs = append(nv.segs, s)
+				nv.byID[s.id] = s
+			}
+			continue
+		}
+		nv.segs = append(nv.segs, seg)
+		nv.byID[seg.id] = seg
+	}
+	l.v.Store(nv)
+	if l.mu.active == old[len(old)-1] || slices.Contains(old, l.mu.active) {
+		l.mu.active = nv.segs[len(nv.segs)-1]
+	}
+	for _, seg := range old {
+		seg.retired.Store(true)
+		seg.Release()
+	}
+	l.mu.dirDirty = true
+}
+
+// dropLocked removes segs from the view and unlinks their files.
+func (l *Log) dropLocked(segs []*Segment) error {
+	cur := l.v.Load()
+	nv := &view{byID: make(map[uint32]*Segment, len(cur.byID))}
+	for _, seg := range cur.segs {
+		if !slices.Contains(segs, seg) {
+			nv.segs = append(nv.segs, seg)
+			nv.byID[seg.id] = seg
+		}
+	}
+	l.v.Store(nv)
+	var errs []error
+	for _, s := range segs {
+		errs = append(errs, s.remove())
+		s.Release()
+	}
+	l.mu.dirDirty = true
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return syncDir(l.dir)
+}
+
+// TruncateTail removes every record with an offset above offset; the next
+// append gets offset+1. Readers reading the removed records at the same
+// time get ErrCorrupt, never other data.
+func (l *Log) TruncateTail(offset uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.mu.closed {
+		return ErrClosed
+	}
+	if offset+1 >= l.next.Load() {
+		return nil
+	}
+	cur := l.v.Load()
+	// Segments that start above offset go entirely.
+	keep := len(cur.segs)
+	for keep > 0 && cur.segs[keep-1].base > offset {
+		keep--
+	}
+	if keep == 0 {
+		// Everything goes: restart with an empty segment at offset+1.
+		return l.resetLocked(offset + 1)
+	}
+	if keep < len(cur.segs) {
+		if err := l.dropLocked(cur.segs[keep:]); err != nil {
+			return err
+		}
+	}
+	s := cur.segs[keep-1]
+	s.cutTail(s.find(offset + 1))
+	if s.Sealed() {
+		// Reopen the cut segment for appends.
+		if err := os.Remove(s.Path(HintExt)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		ns, err := openSegment(l.dir, s.base, openOptions{id: l.mu.nextID, capacity: l.opts.SegmentBytes, last: true})
+		if err != nil {
+			return fmt.Errorf("reopen segment %d after truncation: %w", s.base, err)
+		}
+		l.mu.nextID++
+		l.replaceLocked([]*Segment{s}, ns)
+		l.mu.active = ns
+	} else {
+		l.mu.active = s
+	}
+	l.mu.unsynced = slices.DeleteFunc(l.mu.unsynced, func(u *Segment) bool { return u.retired.Load() })
+	l.mu.active.synced = min(l.mu.active.synced, l.mu.active.Size())
+	l.next.Store(offset + 1)
+	return nil
+}
+
+// resetLocked removes every segment and starts an empty log at base.
+// The view is never empty: the new segment replaces the old ones in one
+// step.
+func (l *Log) resetLocked(base uint64) error {
+	cur := l.v.Load()
+	var errs []error
+	for _, seg := range cur.segs {
+		errs = append(errs, seg.remove())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	s, err := l.createLocked(base, l.opts.SegmentBytes)
+	if err != nil {
+		return err
+	}
+	l.v.Store(&view{segs: []*Segment{s}, byID: map[uint32]*Segment{s.id: s}})
+	for _, seg := range cur.segs {
+		seg.Release()
+	}
+	l.mu.active = s
+	l.mu.unsynced = nil
+	l.mu.dirDirty = true
+	l.next.Store(base)
+	return syncDir(l.dir)
+}
+
+// Close syncs and closes the log. With Hints set, the active segment
+// writes its hint file so that the next Open reads no .log at all.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.mu.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	l.mu.Unlock()
+	_, syncErr := l.Sync()
+	l.mu.Lock()
+	l.mu.closed = true
+	l.mu.Unlock()
+	close(l.sealer.done)
+	l.sealer.wg.Wait()
+	// Seals the background goroutine had not reached yet.
+	var errs []error
+	errs = append(errs, syncErr)
+	for _, s := range l.sealer.queue {
+		errs = append(errs, l.seal(s))
+	}
+	active := l.mu.active
+	if active.Size() > 0 {
+		errs = append(errs, active.finishSeal(false))
+		if l.opts.Hints {
+			errs = append(errs, active.writeCloseHints())
+		}
+	}
+	errs = append(errs, syncDir(l.dir))
+	closeAll(l.v.Load().segs)
+	return errors.Join(errs...)
+}

@@ -1,0 +1,75 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// groupCommit lets concurrent writers share fsyncs: the first writer that
+// needs one runs it for everything appended so far, the others wait for
+// it, and whoever is still not covered when it ends runs the next.
+type groupCommit struct {
+	mu   sync.Mutex // guards the fields below
+	cond *sync.Cond // signalled when durable changes or a sync ends
+	// durable is the highest offset known to be on stable storage.
+	durable uint64
+	// syncing is true while one waiter runs an fsync for all.
+	syncing bool
+}
+
+func (g *groupCommit) init() { g.cond = sync.NewCond(&g.mu) }
+
+// waitDurable returns once offset off is durable, under SyncAlways; under
+// the other modes it returns at once.
+func (db *DB) waitDurable(off uint64) error {
+	if db.opts.Sync != SyncAlways {
+		return nil
+	}
+	return db.syncTo(off)
+}
+
+// syncTo returns once every record up to offset off is durable.
+func (db *DB) syncTo(off uint64) error {
+	g := &db.gc
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for g.durable < off {
+		if f := db.failure.Load(); f != nil {
+			return *f
+		}
+		if g.syncing {
+			g.cond.Wait()
+			continue
+		}
+		g.syncing = true
+		g.mu.Unlock()
+		upto, err := db.log.Sync()
+		g.mu.Lock()
+		g.syncing = false
+		if err != nil {
+			db.fail(err)
+		} else if upto > g.durable {
+			g.durable = upto
+		}
+		g.cond.Broadcast()
+	}
+	return nil
+}
+
+// syncEvery fsyncs every interval until ctx ends (SyncInterval mode).
+func (db *DB) syncEvery(ctx context.Context, interval time.Duration) {
+	defer db.bg.wg.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := db.syncTo(db.log.Next() - 1); err != nil {
+				return // db.fail recorded and logged it
+			}
+		}
+	}
+}
