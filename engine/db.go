@@ -50,8 +50,12 @@ type DB struct {
 	locs    [1]segment.Loc
 
 	kd struct {
-		sync.RWMutex // guards m; held for lookups and updates only, never across I/O
+		sync.RWMutex // guards m and live; held for lookups and updates only, never across I/O
 		m            *keydir.Map
+		// live is the number of bytes of keyed records the keydir points
+		// at, per segment id. Invariant: live[s] = sum of Size over the
+		// entries of m with Seg == s.
+		live map[uint32]int64
 	}
 
 	gc groupCommit
@@ -95,6 +99,11 @@ func Open(dir string, opts *Options) (*DB, error) {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
 	db.kd.m = m
+	db.kd.live = make(map[uint32]int64)
+	m.Ascend(nil, nil, func(_ []byte, e keydir.Entry) bool {
+		db.kd.live[e.Seg] += int64(e.Size)
+		return true
+	})
 	db.gc.durable = l.Next() - 1 // what Open found is on disk
 	if o.Sync == SyncInterval {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -216,10 +225,16 @@ func (db *DB) writeLocked(r *segment.Record) (uint64, error) {
 	}
 	if len(r.Key) > 0 {
 		db.kd.Lock()
+		var old keydir.Entry
+		var had bool
 		if r.Flags&segment.FlagTombstone != 0 {
-			db.kd.m.Delete(r.Key)
+			old, had = db.kd.m.Delete(r.Key)
 		} else {
-			db.kd.m.Put(r.Key, keydir.Entry{Offset: off, Seg: loc.Seg, Pos: loc.Pos, Size: loc.Size, Flags: uint8(r.Flags)})
+			old, had = db.kd.m.Put(r.Key, keydir.Entry{Offset: off, Seg: loc.Seg, Pos: loc.Pos, Size: loc.Size, Flags: uint8(r.Flags)})
+			db.kd.live[loc.Seg] += int64(loc.Size)
+		}
+		if had {
+			db.kd.live[old.Seg] -= int64(old.Size)
 		}
 		db.kd.Unlock()
 	}
@@ -346,6 +361,9 @@ func (db *DB) Get(key []byte) (Item, error) {
 	s, ok := db.log.Acquire(e.Seg)
 	db.kd.RUnlock()
 	if !ok {
+		if db.closed.Load() {
+			return Item{}, ErrClosed
+		}
 		return Item{}, fmt.Errorf("%w: segment %d of key gone", ErrCorrupt, e.Seg)
 	}
 	r, val, err := s.ReadValue(int64(e.Pos), nil)

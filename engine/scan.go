@@ -77,6 +77,12 @@ func (db *DB) Scan(o ScanOptions) (ScanResult, error) {
 func scanBounds(o ScanOptions) (start, end []byte, err error) {
 	start, end = o.Start, o.End
 	if len(o.Prefix) > 0 {
+		if o.Start != nil && bytes.Compare(o.Start, o.Prefix) > 0 && !bytes.HasPrefix(o.Start, o.Prefix) {
+			return nil, nil, fmt.Errorf("%w: start %q outside prefix %q", ErrBadRange, o.Start, o.Prefix)
+		}
+		if o.End != nil && bytes.Compare(o.End, o.Prefix) <= 0 {
+			return nil, nil, fmt.Errorf("%w: end %q outside prefix %q", ErrBadRange, o.End, o.Prefix)
+		}
 		pe := prefixEnd(o.Prefix)
 		if start == nil || bytes.Compare(start, o.Prefix) < 0 {
 			start = o.Prefix

@@ -199,11 +199,15 @@ func readHints(path string, logSize int64) (*Hints, error) {
 	return h, nil
 }
 
-// writeHints sorts entries by key (keeping one entry per key: callers
-// pass the latest per key), writes them to path through a temporary file,
-// fsyncs and renames it into place. The directory is not synced here.
+// writeHints writes entries (one per key) sorted by key to path through a
+// temporary file, fsyncs and renames it into place. Entries already in
+// key order (as buildHints makes them) are not sorted again. The directory
+// is not synced here.
 func writeHints(path string, entries []HintEntry, logSize int64) error {
-	slices.SortFunc(entries, func(a, b HintEntry) int { return bytes.Compare(a.Key, b.Key) })
+	byKey := func(a, b HintEntry) int { return bytes.Compare(a.Key, b.Key) }
+	if !slices.IsSortedFunc(entries, byKey) {
+		slices.SortFunc(entries, byKey)
+	}
 	size := HintTrailerSize
 	for i := range entries {
 		size += HintEntryHeaderSize + len(entries[i].Key)

@@ -143,7 +143,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 		l.mu.nextID++
 		v.segs = append(v.segs, s)
 		v.byID[s.id] = s
-		if !last && (s.hints == nil && o.Hints || !fileSizeIs(s.f, s.Size())) {
+		if !last && (s.recovered || s.hints == nil && o.Hints || !fileSizeIs(s.f, s.Size())) {
 			unsealed = append(unsealed, s)
 		}
 	}
@@ -698,6 +698,13 @@ func (l *Log) TruncateTail(offset uint64) error {
 		}
 	}
 	s := cur.segs[keep-1]
+	if s.Sealed() {
+		// Stop the sealer from finishing this segment: it is about to be
+		// reopened for appends over the same files.
+		s.fileMu.Lock()
+		s.retired.Store(true)
+		s.fileMu.Unlock()
+	}
 	s.cutTail(s.find(offset + 1))
 	if s.Sealed() {
 		// Reopen the cut segment for appends.

@@ -1,10 +1,13 @@
 package segment
 
 import (
+	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -68,6 +71,9 @@ type Segment struct {
 	hints *Hints
 	// synced is the number of bytes known durable. Guarded by Log.syncMu.
 	synced int64
+	// recovered is set by Open when the segment was scanned rather than
+	// trusted: its files need a seal pass (cut, fsync, hints). Immutable.
+	recovered bool
 }
 
 // ID returns the segment's process-local id.
@@ -286,33 +292,45 @@ func (s *Segment) finishSeal(hints bool) error {
 	return writeHints(s.Path(HintExt), entries, size)
 }
 
-// buildHints collects the latest record of each key in the segment.
+// buildHints collects the latest record of each key in the segment. Keys
+// alias the mapping: the caller holds a reference until the hints are
+// written. Sorting (key, offset) pairs and keeping the last of each run
+// needs no map and no copy of the keys.
 func (s *Segment) buildHints() ([]HintEntry, error) {
-	at := make(map[string]int)
-	var entries []HintEntry
+	entries := make([]HintEntry, 0, s.idx.Len())
 	err := s.Scan(0, func(r *Record, pos int64) error {
 		if len(r.Key) == 0 {
 			return nil
 		}
-		e := HintEntry{
+		entries = append(entries, HintEntry{
+			Key:       r.Key,
 			Offset:    r.Offset,
 			Position:  uint32(pos),
 			Size:      uint32(r.Size()),
 			Timestamp: r.Timestamp,
 			Expiry:    r.Expiry,
 			Flags:     r.Flags,
-		}
-		if i, ok := at[string(r.Key)]; ok {
-			e.Key = entries[i].Key
-			entries[i] = e
-			return nil
-		}
-		e.Key = append([]byte(nil), r.Key...)
-		at[string(e.Key)] = len(entries)
-		entries = append(entries, e)
+		})
 		return nil
 	})
-	return entries, err
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(entries, func(a, b HintEntry) int {
+		if c := bytes.Compare(a.Key, b.Key); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Offset, b.Offset)
+	})
+	// Within a run of equal keys the last entry is the latest.
+	out := entries[:0]
+	for i := range entries {
+		if i+1 < len(entries) && bytes.Equal(entries[i].Key, entries[i+1].Key) {
+			continue
+		}
+		out = append(out, entries[i])
+	}
+	return out, nil
 }
 
 // writeCloseHints writes the active segment's hint file on a clean close,
@@ -399,17 +417,29 @@ func openSegment(dir string, base uint64, o openOptions) (*Segment, error) {
 			return nil, s.corrupt("map", -1, err)
 		}
 	}
+	// A sealed segment maps its index as it is; an active one, or one
+	// being recovered, needs room for an entry per possible record.
+	fullCap := mapLen/HeaderSize + 1
 	idxCap := int64(1)
 	if o.capacity > 0 {
-		idxCap = mapLen/HeaderSize + 1
+		idxCap = fullCap
 	}
 	if s.idx, err = openIndex(s.Path(IndexExt), idxCap); err != nil {
 		return nil, err
 	}
 	if s.hints == nil || !s.checkIndex(fileSize) {
+		if s.idx.capacity() < fullCap {
+			if err := s.idx.close(); err != nil {
+				return nil, err
+			}
+			if s.idx, err = openIndex(s.Path(IndexExt), fullCap); err != nil {
+				return nil, err
+			}
+		}
 		if err := s.recover(fileSize, o.last); err != nil {
 			return nil, err
 		}
+		s.recovered = true
 	}
 	s.refs.Store(1)
 	if o.capacity == 0 {

@@ -1,0 +1,288 @@
+package engine_test
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/caskade/caskade/engine"
+	"pgregory.net/rapid"
+)
+
+// modelRec is one record as the model expects ReadFrom to return it.
+type modelRec struct {
+	offset    uint64
+	key       string
+	value     []byte
+	tombstone bool
+}
+
+type modelVal struct {
+	value  []byte
+	offset uint64
+}
+
+// dbMachine drives a DB and a model (a map for the keyed view, a slice for
+// the log view) with the same random operations.
+type dbMachine struct {
+	dir   string
+	opts  *engine.Options
+	db    *engine.DB
+	kv    map[string]modelVal
+	log   []modelRec
+	next  uint64
+	keyGn *rapid.Generator[string]
+	valGn *rapid.Generator[[]byte]
+}
+
+// patterned draws a value of n bytes in [lo, hi] made from a drawn seed,
+// so that failures print short.
+func patterned(lo, hi int) *rapid.Generator[[]byte] {
+	return rapid.Custom(func(t *rapid.T) []byte {
+		n := rapid.IntRange(lo, hi).Draw(t, "n")
+		seed := rapid.Byte().Draw(t, "seed")
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = seed + byte(i)
+		}
+		return b
+	})
+}
+
+func newDBMachine(t *rapid.T, dir string) *dbMachine {
+	opts := &engine.Options{SegmentBytes: 4096, Sync: engine.SyncNever}
+	db, err := engine.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &dbMachine{
+		dir: dir, opts: opts, db: db,
+		kv:   map[string]modelVal{},
+		next: 1,
+		// A small key space so that keys are overwritten and deleted often.
+		keyGn: rapid.StringMatching(`[a-c]{1,3}`),
+		valGn: rapid.OneOf(
+			rapid.SliceOfN(rapid.Byte(), 0, 40),
+			patterned(40, 300),
+			patterned(4000, 6000), // larger than a segment
+		),
+	}
+}
+
+func (m *dbMachine) cleanup() { _ = m.db.Close() }
+
+func (m *dbMachine) Put(t *rapid.T) {
+	k, v := m.keyGn.Draw(t, "key"), m.valGn.Draw(t, "value")
+	off, err := m.db.Put([]byte(k), v)
+	if err != nil {
+		t.Fatalf("put %q: %v", k, err)
+	}
+	m.wrote(t, off, k, v, false)
+}
+
+func (m *dbMachine) wrote(t *rapid.T, off uint64, k string, v []byte, tomb bool) {
+	if off != m.next {
+		t.Fatalf("offset %d, want %d", off, m.next)
+	}
+	m.next++
+	m.log = append(m.log, modelRec{offset: off, key: k, value: bytes.Clone(v), tombstone: tomb})
+	if k == "" {
+		return
+	}
+	if tomb {
+		delete(m.kv, k)
+	} else {
+		m.kv[k] = modelVal{value: bytes.Clone(v), offset: off}
+	}
+}
+
+func (m *dbMachine) Delete(t *rapid.T) {
+	k := m.keyGn.Draw(t, "key")
+	off, err := m.db.Delete([]byte(k))
+	if _, ok := m.kv[k]; !ok {
+		if !errors.Is(err, engine.ErrNotFound) {
+			t.Fatalf("delete of absent %q: %v", k, err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("delete %q: %v", k, err)
+	}
+	m.wrote(t, off, k, nil, true)
+}
+
+func (m *dbMachine) CompareAndSwap(t *rapid.T) {
+	k, v := m.keyGn.Draw(t, "key"), m.valGn.Draw(t, "value")
+	cur := m.kv[k].offset
+	expected := cur
+	if rapid.Bool().Draw(t, "mismatch") {
+		expected = rapid.Uint64Range(0, m.next).Draw(t, "expected")
+	}
+	off, err := m.db.CompareAndSwap([]byte(k), expected, v)
+	if expected != cur {
+		var ce *engine.CASError
+		if !errors.As(err, &ce) || ce.Current != cur || !errors.Is(err, engine.ErrCASMismatch) {
+			t.Fatalf("cas %q expected %d (current %d): %v", k, expected, cur, err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("cas %q: %v", k, err)
+	}
+	m.wrote(t, off, k, v, false)
+}
+
+func (m *dbMachine) Produce(t *rapid.T) {
+	v := m.valGn.Draw(t, "value")
+	off, err := m.db.Produce(v)
+	if err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	m.wrote(t, off, "", v, false)
+}
+
+func (m *dbMachine) Get(t *rapid.T) {
+	k := m.keyGn.Draw(t, "key")
+	it, err := m.db.Get([]byte(k))
+	want, ok := m.kv[k]
+	if !ok {
+		if !errors.Is(err, engine.ErrNotFound) {
+			t.Fatalf("get absent %q: %v", k, err)
+		}
+		return
+	}
+	if err != nil || !bytes.Equal(it.Value, want.value) || it.Offset != want.offset {
+		t.Fatalf("get %q = (%d bytes, offset %d, %v), want (%d bytes, offset %d)", k, len(it.Value), it.Offset, err, len(want.value), want.offset)
+	}
+}
+
+func (m *dbMachine) Scan(t *rapid.T) {
+	var o engine.ScanOptions
+	switch rapid.IntRange(0, 2).Draw(t, "bounds") {
+	case 1:
+		o.Start = []byte(m.keyGn.Draw(t, "start"))
+		if rapid.Bool().Draw(t, "hasEnd") {
+			o.End = []byte(m.keyGn.Draw(t, "end"))
+		}
+	case 2:
+		o.Prefix = []byte(rapid.StringMatching(`[a-c]{1,2}`).Draw(t, "prefix"))
+	}
+	o.Limit = rapid.IntRange(0, 5).Draw(t, "limit")
+	o.KeysOnly = rapid.Bool().Draw(t, "keysOnly")
+
+	var want []string
+	for k := range m.kv {
+		if o.Start != nil && k < string(o.Start) || o.End != nil && k >= string(o.End) || !bytes.HasPrefix([]byte(k), o.Prefix) {
+			continue
+		}
+		want = append(want, k)
+	}
+	slices.Sort(want)
+	if o.End != nil && o.Start != nil && string(o.End) < string(o.Start) {
+		if _, err := m.db.Scan(o); !errors.Is(err, engine.ErrBadRange) {
+			t.Fatalf("scan with end < start: %v", err)
+		}
+		return
+	}
+	// Page through the whole range with the continuation key.
+	var got []string
+	for page := 0; ; page++ {
+		if page > len(m.kv)+2 {
+			t.Fatalf("scan does not end")
+		}
+		res, err := m.db.Scan(o)
+		if err != nil {
+			t.Fatalf("scan %+v: %v", o, err)
+		}
+		if o.Limit > 0 && len(res.Items) > o.Limit {
+			t.Fatalf("scan returned %d items over limit %d", len(res.Items), o.Limit)
+		}
+		for _, it := range res.Items {
+			mv := m.kv[string(it.Key)]
+			if it.Offset != mv.offset || (!o.KeysOnly && !bytes.Equal(it.Value, mv.value)) || (o.KeysOnly && it.Value != nil) {
+				t.Fatalf("scan item %q offset %d, want %d", it.Key, it.Offset, mv.offset)
+			}
+			got = append(got, string(it.Key))
+		}
+		if res.Next == nil {
+			break
+		}
+		o.Start = res.Next
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("scan keys %q, want %q", got, want)
+	}
+}
+
+func (m *dbMachine) ReadFrom(t *rapid.T) {
+	from := rapid.Uint64Range(0, m.next+1).Draw(t, "from")
+	max := rapid.IntRange(1, 20).Draw(t, "max")
+	recs, next, err := m.db.ReadFrom(from, max)
+	if from > m.next {
+		var oe *engine.OffsetError
+		if !errors.As(err, &oe) || oe.Next != m.next || !errors.Is(err, engine.ErrOutOfRange) {
+			t.Fatalf("readfrom %d past next %d: %v", from, m.next, err)
+		}
+		return
+	}
+	if err != nil || next != m.next {
+		t.Fatalf("readfrom %d: next %d (want %d), %v", from, next, m.next, err)
+	}
+	var want []modelRec
+	for _, r := range m.log {
+		if r.offset >= from && len(want) < max {
+			want = append(want, r)
+		}
+	}
+	if len(recs) != len(want) {
+		t.Fatalf("readfrom %d max %d: %d records, want %d", from, max, len(recs), len(want))
+	}
+	for i, r := range recs {
+		w := want[i]
+		if r.Offset != w.offset || string(r.Key) != w.key || !bytes.Equal(r.Value, w.value) || r.Tombstone() != w.tombstone {
+			t.Fatalf("readfrom record %d: offset %d key %q, want offset %d key %q", i, r.Offset, r.Key, w.offset, w.key)
+		}
+	}
+}
+
+func (m *dbMachine) Reopen(t *rapid.T) {
+	if err := m.db.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	db, err := engine.Open(m.dir, m.opts)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	m.db = db
+}
+
+func (m *dbMachine) Check(t *rapid.T) {
+	if n := m.db.Len(); n != len(m.kv) {
+		t.Fatalf("Len %d, model has %d keys", n, len(m.kv))
+	}
+	if n := m.db.NextOffset(); n != m.next {
+		t.Fatalf("NextOffset %d, want %d", n, m.next)
+	}
+}
+
+func TestDB_Model(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		m := newDBMachine(t, tempDir(t))
+		defer m.cleanup()
+		t.Repeat(rapid.StateMachineActions(m))
+	})
+}
+
+// tempDir gives each rapid run its own directory under a test-scoped root.
+var tempRoot string
+
+func tempDir(t *rapid.T) string {
+	d, err := mkdirTemp(tempRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestMain(m *testing.M) { runWithTempRoot(m, closeLoaded) }

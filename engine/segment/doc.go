@@ -1,0 +1,80 @@
+// Package segment is caskade's on-disk format: the record codec, the
+// segment files (.log, .idx, .hint) and the segment log built from them.
+// It is usable and testable without a DB: the engine stores user data in
+// one Log, and the Raft log store keeps its own Log in its own directory.
+//
+// # Files
+//
+// A log is a directory of segments named by their base offset, zero-padded
+// to 20 digits: 00000000000000000001.log, .idx and (once sealed) .hint.
+// An offset is a record's place in the log; a position is a byte position
+// inside a .log file. The two are never mixed.
+//
+// # Record (.log), little endian; the layout must never change
+//
+//	 0        8        16       24       32 33     37     41
+//	+--------+--------+--------+--------+--+------+------+-----+-------+
+//	|checksum| offset |  time  | expiry |fl|keylen|vallen| key | value |
+//	+--------+--------+--------+--------+--+------+------+-----+-------+
+//	checksum  xxhash64 of every byte after it (offset .. value)
+//	offset    uint64, never 0 (a zero-filled region never decodes)
+//	time      int64 unix ns when the write was accepted
+//	expiry    int64 unix ns after which the key reads as absent; 0 unless
+//	          flag bit 1 is set
+//	fl        flags: bit 0 tombstone, bit 1 has expiry; other bits corrupt
+//	keylen    uint32 <= MaxKeyLen (65535); 0 for keyless records
+//	vallen    uint32 <= MaxValueLen (1 GiB)
+//
+// # Index entry (.idx), little endian; must never change
+//
+//	 0        8        16
+//	+--------+--------+
+//	| offset |position|     16 bytes, sorted by offset, absolute offsets
+//	+--------+--------+
+//
+// Offsets are strictly increasing but may have gaps (compaction drops
+// records and keeps offsets), so lookups are lower-bound binary searches:
+// the first entry with offset >= the one asked for. The active segment's
+// index is preallocated; an all-zero entry marks its end.
+//
+// # Hint entry (.hint), little endian; must never change
+//
+//	 0  1     3        11   15   19       27       35
+//	+--+-----+--------+----+----+--------+--------+-----+
+//	|fl|klen | offset |pos |size|  time  | expiry | key |
+//	+--+-----+--------+----+----+--------+--------+-----+
+//
+// One entry per key the segment touches (its latest record there,
+// tombstones included), sorted by key, then a 32-byte trailer: entry count,
+// size of the .log the hints describe, xxhash64 of the entry bytes, magic
+// "CSKHINT1". A hint whose trailer does not match its .log is ignored.
+//
+// # Writing and durability
+//
+// The active segment's .log is preallocated to SegmentBytes and written
+// through a shared memory map: an append is a copy into memory and the
+// data is in the page cache at once, so a crash of the process loses
+// nothing. Sync (fdatasync) makes it durable against a crash of the
+// machine. When the active segment fills up, a new one starts at once and
+// a background goroutine finishes the old one: cut the files to their
+// contents, fsync them, write the hint file, fsync the directory.
+//
+// # Recovery
+//
+// Open trusts a segment whose hint file matches its .log (after a cheap
+// check of the index); any other segment is scanned record by record,
+// rebuilding its index. In the newest segment the scan stops at the first
+// record that does not verify and the rest is zeroed (a torn tail). In an
+// older segment only a zero tail may follow the records; anything else is
+// corruption, reported as a *FileError with the file and position, and is
+// never served as data.
+//
+// # Concurrency
+//
+// A Log is safe for concurrent use. Appends and truncations are serialized
+// by Log.mu; readers take no lock: they load an immutable view of the
+// segments, hold a reference on each segment they read, and see only
+// records published (index length, then size) after their bytes were
+// written. Lock order: Log.syncMu, Log.mu, Segment.fileMu. No fsync runs
+// under Log.mu.
+package segment
