@@ -236,4 +236,3 @@ func BenchmarkDB_Open(b *testing.B) {
 	b.ReportMetric(heapPerKey, "heap-B/key")
 	b.ReportMetric(keydirPerKey, "keydir-B/key")
 }
-
