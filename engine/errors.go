@@ -32,6 +32,9 @@ var (
 	ErrInvalidOptions = errors.New("engine: invalid options")
 	// ErrCorrupt marks any checksum, length or layout mismatch on disk.
 	ErrCorrupt = segment.ErrCorrupt
+	// ErrLocked is returned by Open when another process (or another DB
+	// in this one) has the directory open.
+	ErrLocked = segment.ErrLocked
 	// ErrOutOfRange is inside every *OffsetError.
 	ErrOutOfRange = segment.ErrOutOfRange
 )

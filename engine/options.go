@@ -56,6 +56,10 @@ func ParseSyncMode(s string) (SyncMode, error) {
 // Defaults and limits of Options.
 const (
 	DefaultSegmentBytes = segment.DefaultSegmentBytes
+	MinSegmentBytes     = 4 << 10
+	MaxSegmentBytes     = segment.MaxSegmentBytes
+	MaxKeySizeLimit     = segment.MaxKeyLen   // the largest MaxKeySize allowed
+	MaxValueSizeLimit   = segment.MaxValueLen // the largest MaxValueSize allowed
 	DefaultMaxKeySize   = 4 << 10
 	DefaultMaxValueSize = 8 << 20
 	DefaultSyncInterval = 100 * time.Millisecond
@@ -107,8 +111,8 @@ func (o Options) withDefaults() Options {
 // validate reports every problem at once.
 func (o Options) validate() error {
 	var errs []error
-	if o.SegmentBytes < 4<<10 || o.SegmentBytes > segment.MaxSegmentBytes {
-		errs = append(errs, fmt.Errorf("SegmentBytes %d outside [4096, %d]", o.SegmentBytes, segment.MaxSegmentBytes))
+	if o.SegmentBytes < MinSegmentBytes || o.SegmentBytes > MaxSegmentBytes {
+		errs = append(errs, fmt.Errorf("SegmentBytes %d outside [%d, %d]", o.SegmentBytes, MinSegmentBytes, MaxSegmentBytes))
 	}
 	if o.Sync < SyncAlways || o.Sync > SyncNever {
 		errs = append(errs, fmt.Errorf("unknown Sync mode %d", o.Sync))

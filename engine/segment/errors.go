@@ -12,6 +12,9 @@ var (
 	ErrClosed = errors.New("segment: closed")
 	// ErrNotFound is returned when no record has the requested offset.
 	ErrNotFound = errors.New("segment: offset not found")
+	// ErrLocked is returned by Open when another Log (in this or another
+	// process) has the directory open.
+	ErrLocked = errors.New("segment: directory in use by another process")
 	// ErrOutOfRange is the sentinel inside an *OffsetError.
 	ErrOutOfRange = errors.New("segment: offset out of range")
 )

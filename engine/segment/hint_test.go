@@ -59,7 +59,7 @@ func collectHints(t *testing.T, h *Hints) []HintEntry {
 	return out
 }
 
-func assertHintEqual(t *testing.T, got, want HintEntry) {
+func assertHintEqual(t testing.TB, got, want HintEntry) {
 	t.Helper()
 	if !bytes.Equal(got.Key, want.Key) || got.Offset != want.Offset || got.Position != want.Position ||
 		got.Size != want.Size || got.Timestamp != want.Timestamp || got.Expiry != want.Expiry || got.Flags != want.Flags {

@@ -81,7 +81,8 @@ type view struct {
 // Log.mu, then Segment.fileMu.
 type Log struct {
 	dir  string
-	opts Options // immutable after Open
+	opts Options  // immutable after Open
+	lock *os.File // holds the directory lock until Close
 
 	mu struct {
 		sync.Mutex // guards the fields below and every change to the view
@@ -122,11 +123,24 @@ func Open(dir string, opts *Options) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	l, err := open(dir, o, lock)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func open(dir string, o Options, lock *os.File) (*Log, error) {
 	bases, err := listBases(dir)
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, opts: o}
+	l := &Log{dir: dir, opts: o, lock: lock}
 	v := &view{byID: make(map[uint32]*Segment)}
 	var unsealed []*Segment
 	for i, base := range bases {
@@ -279,6 +293,11 @@ func (l *Log) Append(recs []Record, locs []Loc) error {
 		r := &recs[i]
 		if len(r.Key) > MaxKeyLen || len(r.Value) > MaxValueLen {
 			return fmt.Errorf("segment: record too large (key %d, value %d bytes)", len(r.Key), len(r.Value))
+		}
+		// What DecodeHeader refuses must never be written: it would read
+		// back as corruption (and end a recovery scan there).
+		if r.Flags&^knownFlags != 0 || r.Flags&FlagExpiry == 0 && r.Expiry != 0 {
+			return fmt.Errorf("segment: record flags %#x with expiry %d are not a valid record", byte(r.Flags), r.Expiry)
 		}
 		if r.Offset != 0 && r.Offset < next {
 			return fmt.Errorf("segment: append offset %d below next offset %d", r.Offset, next)
@@ -495,6 +514,9 @@ func (l *Log) Segments() []*Segment {
 			return out
 		}
 		closeAll(out)
+		if l.v.Load() == v {
+			return nil // closed
+		}
 	}
 }
 
@@ -523,7 +545,9 @@ func (l *Log) ReadFrom(offset uint64, maxRecords int, maxBytes int64) ([]Record,
 	maxRecords = max(maxRecords, 1)
 	for {
 		v := l.v.Load()
-		next := l.next.Load()
+		// Append publishes records before it moves next: a reader may
+		// have seen offsets up to the last published one already.
+		next := max(l.next.Load(), v.publishedNext())
 		earliest := v.segs[0].base
 		if offset == 0 {
 			offset = earliest
@@ -546,10 +570,29 @@ func (l *Log) ReadFrom(offset uint64, maxRecords int, maxBytes int64) ([]Record,
 		}
 		recs, err, retry := readSegments(v.segs[i:], offset, maxRecords, maxBytes)
 		if retry {
+			if l.v.Load() == v {
+				// A segment of the current view is released only by Close.
+				return nil, next, ErrClosed
+			}
 			continue
 		}
-		return recs, max(next, l.next.Load()), err
+		hwm := max(next, l.next.Load())
+		if len(recs) > 0 {
+			hwm = max(hwm, recs[len(recs)-1].Offset+1)
+		}
+		return recs, hwm, err
 	}
+}
+
+// publishedNext returns the offset after the newest record published in
+// v, or 0 if v has none.
+func (v *view) publishedNext() uint64 {
+	for i := len(v.segs) - 1; i >= 0; i-- {
+		if last := v.segs[i].LastOffset(); last != 0 {
+			return last + 1
+		}
+	}
+	return 0
 }
 
 // readSegments collects records from segs. retry reports that a segment
@@ -602,8 +645,9 @@ func (l *Log) TruncateHead(offset uint64) error {
 		}
 		l.next.Store(max(offset, l.next.Load()))
 	} else if active.Size() == 0 && active.base < offset && len(l.v.Load().segs) == 1 {
-		// An empty log moving its start: restart it there.
-		return l.resetLocked(offset)
+		// An empty log moving its start: restart it there (Next never
+		// goes back).
+		return l.resetLocked(max(offset, l.next.Load()))
 	}
 	cur := l.v.Load()
 	var drop []*Segment
@@ -775,14 +819,14 @@ func (l *Log) Close() error {
 	for _, s := range l.sealer.queue {
 		errs = append(errs, l.seal(s))
 	}
+	// Cut the active segment's preallocated files to their contents.
 	active := l.mu.active
-	if active.Size() > 0 {
-		errs = append(errs, active.finishSeal(false))
-		if l.opts.Hints {
-			errs = append(errs, active.writeCloseHints())
-		}
+	errs = append(errs, active.finishSeal(false))
+	if l.opts.Hints && active.Size() > 0 {
+		errs = append(errs, active.writeCloseHints())
 	}
 	errs = append(errs, syncDir(l.dir))
 	closeAll(l.v.Load().segs)
+	errs = append(errs, l.lock.Close())
 	return errors.Join(errs...)
 }

@@ -79,7 +79,7 @@ func TestRecord_RoundTrip(t *testing.T) {
 	}
 }
 
-func assertRecordEqual(t *testing.T, got, want Record) {
+func assertRecordEqual(t testing.TB, got, want Record) {
 	t.Helper()
 	if got.Offset != want.Offset || got.Timestamp != want.Timestamp || got.Expiry != want.Expiry ||
 		got.Flags != want.Flags || !bytes.Equal(got.Key, want.Key) || !bytes.Equal(got.Value, want.Value) {

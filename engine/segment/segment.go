@@ -289,7 +289,17 @@ func (s *Segment) finishSeal(hints bool) error {
 	if err != nil {
 		return err
 	}
-	return writeHints(s.Path(HintExt), entries, size)
+	if err := writeHints(s.Path(HintExt), entries, size); err != nil {
+		return err
+	}
+	if s.retired.Load() {
+		// Removed from the log (remove runs without fileMu) while the
+		// hints were written: do not leave them behind.
+		if err := os.Remove(s.Path(HintExt)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // buildHints collects the latest record of each key in the segment. Keys
@@ -373,8 +383,9 @@ type openOptions struct {
 // openSegment opens (creating if absent) the segment with base offset base.
 //
 // A segment whose hint file matches its .log exactly was sealed cleanly:
-// its index is checked cheaply (order, bounds, last record) and rebuilt from
-// the .log if it does not match. Any other segment is scanned record by
+// its index is checked (order, bounds, each entry against its record's
+// header, the last record whole) and rebuilt from the .log if it does not
+// match. Any other segment is scanned record by
 // record: the scan stops at the first record that does not verify; what
 // follows is dropped when it is the newest segment's torn tail or a zero
 // tail, and is corruption otherwise.
@@ -449,9 +460,9 @@ func openSegment(dir string, base uint64, o openOptions) (*Segment, error) {
 	return s, nil
 }
 
-// checkIndex validates the index against a .log of exactly logSize bytes
-// without reading the log beyond its last record. On success it publishes
-// the index's entries.
+// checkIndex validates the index against a .log of exactly logSize bytes,
+// reading the records' headers but not their keys and values (except the
+// last record's). On success it publishes the index's entries.
 func (s *Segment) checkIndex(logSize int64) bool {
 	n := s.idx.countValid(s.base)
 	if n == 0 {
@@ -465,12 +476,26 @@ func (s *Segment) checkIndex(logSize int64) bool {
 			}
 		}
 	}
-	lastOff, lastPos := s.idx.Entry(n - 1)
 	s.size.Store(logSize)
-	h, err := s.headerAt(lastPos)
-	if err != nil || h.Offset != lastOff || lastPos+h.Size() != logSize {
-		s.size.Store(0)
-		return false
+	// Every entry must start a record with its offset, and the records
+	// must tile the log exactly: a damaged position in the middle would
+	// otherwise surface only as a failed read. Headers only; the last
+	// record is verified whole.
+	var lastOff uint64
+	var lastPos int64
+	var h Header
+	for i := range n {
+		off, pos := s.idx.Entry(i)
+		end := logSize
+		if i+1 < n {
+			_, end = s.idx.Entry(i + 1)
+		}
+		var err error
+		if h, err = s.headerAt(pos); err != nil || h.Offset != off || pos+h.Size() != end {
+			s.size.Store(0)
+			return false
+		}
+		lastOff, lastPos = off, pos
 	}
 	if _, _, err := DecodeRecord(s.data[lastPos : lastPos+h.Size()]); err != nil {
 		s.size.Store(0)

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/caskade/caskade/engine"
+)
+
+// localConfig holds the global flags of "local": where the store is and
+// the engine options it is opened with.
+type localConfig struct {
+	dataDir      string
+	sync         syncFlag
+	segmentBytes byteSize
+	maxKeySize   byteSize
+	maxValueSize byteSize
+}
+
+func (a *app) newLocalCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "local",
+		Short: "Use a store in a local directory, without a server",
+		Long: `Use a store in a local directory directly, without a server.
+
+The store is opened by one process at a time: a command fails if another
+holds it. Commands that only read (get, scan, consume, stats) refuse a
+missing --data-dir instead of creating an empty store.
+
+--sync always makes each write durable before the command prints its
+offset; interval syncs every 100ms; never leaves it to the OS (the store is
+still synced when the command closes it).
+
+Every global flag below can also be set in the environment: --data-dir as
+CASKADE_DATA_DIR, --sync as CASKADE_SYNC, and so on. A flag on the command
+line wins over the environment; an empty variable counts as unset.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	c := &a.local
+	c.sync.mode = engine.SyncAlways
+	c.segmentBytes = byteSize{n: engine.DefaultSegmentBytes, min: engine.MinSegmentBytes, max: engine.MaxSegmentBytes}
+	c.maxKeySize = byteSize{n: engine.DefaultMaxKeySize, min: 1, max: engine.MaxKeySizeLimit}
+	c.maxValueSize = byteSize{n: engine.DefaultMaxValueSize, min: 0, max: engine.MaxValueSizeLimit}
+
+	f := cmd.PersistentFlags()
+	f.StringVar(&c.dataDir, "data-dir", "./caskade-data", "directory of the store")
+	f.Var(&c.sync, "sync", "when writes reach the disk: always, interval or never")
+	f.Var(&c.segmentBytes, "segment-bytes", "seal the active segment at this size")
+	f.Var(&c.maxKeySize, "max-key-size", "largest key accepted")
+	f.Var(&c.maxValueSize, "max-value-size", "largest value accepted")
+	annotateEnv(f)
+	a.localFlags = f
+	cmd.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if err := bindEnv(f, a.lookupEnv); err != nil {
+			return err
+		}
+		if c.dataDir == "" {
+			return usageErrorf("--data-dir is empty")
+		}
+		return nil
+	}
+
+	cmd.AddCommand(
+		a.newPutCmd(), a.newGetCmd(), a.newDelCmd(), a.newCASCmd(), a.newScanCmd(),
+		a.newProduceCmd(), a.newConsumeCmd(),
+		a.newStatsCmd(), a.newDemoCmd(),
+	)
+	return cmd
+}
+
+// options maps the global flags to engine options.
+func (a *app) options() engine.Options {
+	return engine.Options{
+		SegmentBytes: a.local.segmentBytes.n,
+		Sync:         a.local.sync.mode,
+		MaxKeySize:   int(a.local.maxKeySize.n),
+		MaxValueSize: int(a.local.maxValueSize.n),
+		Logger:       a.logger,
+	}
+}
+
+// store is an open DB; engine.Open holds the lock on its directory until
+// Close.
+type store struct {
+	*engine.DB
+}
+
+// openStore opens the store in --data-dir with opts. A command that writes
+// creates the directory if needed; one that only reads refuses a missing
+// directory rather than leave an empty store behind.
+func (a *app) openStore(write bool, opts engine.Options) (*store, error) {
+	dir := a.local.dataDir
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && !write:
+		return nil, usageErrorf("--data-dir %s: no store there (nothing was written yet)", dir)
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, failuref("create --data-dir: %w", err)
+		}
+	case err != nil:
+		return nil, failuref("--data-dir: %w", err)
+	case !fi.IsDir():
+		return nil, usageErrorf("--data-dir %s: not a directory", dir)
+	}
+	// engine.Open locks the directory: one process at a time.
+	db, err := engine.Open(dir, &opts)
+	switch {
+	case errors.Is(err, engine.ErrInvalidOptions):
+		return nil, usageErrorf("%w", err)
+	case errors.Is(err, engine.ErrLocked):
+		return nil, failuref("--data-dir %s: %w", dir, errStoreInUse)
+	case err != nil:
+		return nil, failuref("%w", err)
+	}
+	return &store{DB: db}, nil
+}
+
+// withStore opens the store, runs fn and closes the store. A failure to
+// close is an error (under --sync never, Close is what makes writes
+// durable).
+func (a *app) withStore(write bool, fn func(db *engine.DB) error) (err error) {
+	s, err := a.openStore(write, a.options())
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := s.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close %s: %w", a.local.dataDir, cerr)
+		}
+	}()
+	return fn(s.DB)
+}
+
+// errStoreInUse is returned when another process holds the store.
+var errStoreInUse = errors.New("store is in use by another process")
