@@ -99,9 +99,11 @@ func BenchmarkDB_PutSync(b *testing.B) {
 					}
 				}()
 			}
+			syncs := db.Stats().Syncs
 			wg.Wait()
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
+			b.ReportMetric(float64(b.N)/float64(db.Stats().Syncs-syncs), "puts/fsync")
 		})
 	}
 }
@@ -117,7 +119,9 @@ var loaded struct {
 
 const benchKeys = 1_000_000
 
-func loadedDB(b *testing.B) *engine.DB {
+func loadedDB(b *testing.B) *engine.DB { return loadedDBT(b) }
+
+func loadedDBT(b testing.TB) *engine.DB {
 	b.Helper()
 	loaded.once.Do(func() {
 		loaded.dir, loaded.err = os.MkdirTemp("", "caskade-bench-1m-")

@@ -201,9 +201,11 @@ func (db *DB) put(key, value []byte, expiry int64) (uint64, error) {
 	if expiry != 0 {
 		r.Flags = segment.FlagExpiry
 	}
+	db.gc.arriving.Add(1)
 	db.writeMu.Lock()
 	off, err := db.writeLocked(&r)
 	db.writeMu.Unlock()
+	db.gc.arriving.Add(-1)
 	if err != nil {
 		return 0, err
 	}
@@ -247,6 +249,7 @@ func (db *DB) Delete(key []byte) (uint64, error) {
 	if err := db.checkKey(key); err != nil {
 		return 0, err
 	}
+	db.gc.arriving.Add(1)
 	db.writeMu.Lock()
 	cur, err := db.currentLocked(key)
 	if err == nil && cur == 0 {
@@ -257,6 +260,7 @@ func (db *DB) Delete(key []byte) (uint64, error) {
 		off, err = db.writeLocked(&segment.Record{Timestamp: db.now(), Flags: segment.FlagTombstone, Key: key})
 	}
 	db.writeMu.Unlock()
+	db.gc.arriving.Add(-1)
 	if err != nil {
 		return 0, err
 	}
@@ -273,6 +277,7 @@ func (db *DB) CompareAndSwap(key []byte, expected uint64, value []byte) (uint64,
 	if err := db.checkValue(value); err != nil {
 		return 0, err
 	}
+	db.gc.arriving.Add(1)
 	db.writeMu.Lock()
 	cur, err := db.currentLocked(key)
 	if err == nil && cur != expected {
@@ -283,6 +288,7 @@ func (db *DB) CompareAndSwap(key []byte, expected uint64, value []byte) (uint64,
 		off, err = db.writeLocked(&segment.Record{Timestamp: db.now(), Key: key, Value: value})
 	}
 	db.writeMu.Unlock()
+	db.gc.arriving.Add(-1)
 	if err != nil {
 		return 0, err
 	}
@@ -333,9 +339,11 @@ func (db *DB) Produce(value []byte) (uint64, error) {
 	if err := db.checkValue(value); err != nil {
 		return 0, err
 	}
+	db.gc.arriving.Add(1)
 	db.writeMu.Lock()
 	off, err := db.writeLocked(&segment.Record{Timestamp: db.now(), Value: value})
 	db.writeMu.Unlock()
+	db.gc.arriving.Add(-1)
 	if err != nil {
 		return 0, err
 	}
@@ -366,11 +374,12 @@ func (db *DB) Get(key []byte) (Item, error) {
 		}
 		return Item{}, fmt.Errorf("%w: segment %d of key gone", ErrCorrupt, e.Seg)
 	}
-	r, val, err := s.ReadValue(int64(e.Pos), nil)
+	r, _, err := s.ReadValue(int64(e.Pos), nil)
 	s.Release()
 	if err != nil {
 		return Item{}, err
 	}
+	val := r.Value
 	if r.Offset != e.Offset {
 		return Item{}, fmt.Errorf("%w: keydir offset %d, record offset %d", ErrCorrupt, e.Offset, r.Offset)
 	}

@@ -21,15 +21,20 @@ func loadKeydir(l *segment.Log, now int64) (*keydir.Map, error) {
 			s.Release()
 		}
 	}()
+	// total bounds the number of keys (hint files may share keys), so the
+	// keydir's tables are sized once.
 	run := 0
 	total := 0
 	for run < len(segs) && segs[run].Hints() != nil {
-		total = max(total, segs[run].Hints().Len())
+		total += segs[run].Hints().Len()
 		run++
 	}
 	m, err := mergeHints(segs[:run], now, total)
 	if err != nil {
 		return nil, err
+	}
+	for _, s := range segs[:run] {
+		s.DropHints()
 	}
 	for _, s := range segs[run:] {
 		err := s.Scan(0, func(r *segment.Record, pos int64) error {

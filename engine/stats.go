@@ -22,6 +22,7 @@ type Stats struct {
 	LiveBytes   int64  // bytes of keyed records the keydir points at
 	Segments    []SegmentStats
 	Sync        SyncMode
+	Syncs       uint64 // fsyncs of the log since Open (group commit shares them)
 }
 
 // Stats returns a summary of the store. It costs one pass over the
@@ -46,6 +47,7 @@ func (db *DB) Stats() Stats {
 	db.kd.RUnlock()
 	st.Earliest = db.log.Earliest()
 	st.NextOffset = db.log.Next()
+	st.Syncs = db.log.Syncs()
 	for _, s := range segs {
 		ss := SegmentStats{Base: s.Base(), Records: s.Len(), Bytes: s.Size(), LiveBytes: live[s.ID()], Sealed: s.Sealed()}
 		st.Bytes += ss.Bytes

@@ -29,6 +29,9 @@ type index struct {
 	path string
 	f    *os.File
 	mm   gommap.MMap // capacity entries; only [0, n*IndexEntrySize) is meaningful
+	// fileEntries is how many entries the file held before openIndex grew
+	// it: past them the file is freshly preallocated, hence zero.
+	fileEntries int64
 	// n is the number of valid entries. Invariant: n*IndexEntrySize <= len(mm).
 	n atomic.Int64
 }
@@ -59,16 +62,19 @@ func openIndex(path string, capEntries int64) (*index, error) {
 		f.Close()
 		return nil, &FileError{Op: "map index", Path: path, Position: -1, Err: err}
 	}
-	return &index{path: path, f: f, mm: mm}, nil
+	return &index{path: path, f: f, mm: mm, fileEntries: size / IndexEntrySize}, nil
 }
 
 // countValid returns the number of leading entries that are well formed:
 // offsets strictly increasing and at least base, positions strictly
 // increasing. It stops at the first entry that breaks the order (a zero
 // tail included).
-func (ix *index) countValid(base uint64) int64 {
+func (ix *index) countValid(base uint64) int64 { return ix.countValidN(base, ix.capacity()) }
+
+// countValidN is countValid over the first limit entries only.
+func (ix *index) countValidN(base uint64, limit int64) int64 {
 	var prevOff, prevPos uint64
-	capEntries := int64(len(ix.mm) / IndexEntrySize)
+	capEntries := min(int64(len(ix.mm)/IndexEntrySize), limit)
 	for i := int64(0); i < capEntries; i++ {
 		off, pos := ix.entryAt(i)
 		if off < base || off == 0 || (i > 0 && (off <= prevOff || pos <= prevPos)) || (i == 0 && pos != 0) {

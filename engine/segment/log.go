@@ -99,6 +99,8 @@ type Log struct {
 
 	// syncMu serializes Sync calls and guards Segment.synced.
 	syncMu sync.Mutex
+	// syncs counts the Sync calls that flushed something.
+	syncs atomic.Uint64
 
 	sealer struct {
 		sync.Mutex // guards queue
@@ -263,6 +265,9 @@ func (l *Log) createLocked(base uint64, capacity int64) (*Segment, error) {
 	l.mu.nextID++
 	return s, nil
 }
+
+// Syncs returns how many Sync calls have flushed records to disk.
+func (l *Log) Syncs() uint64 { return l.syncs.Load() }
 
 // Dir returns the log's directory.
 func (l *Log) Dir() string { return l.dir }
@@ -468,6 +473,7 @@ func (l *Log) Sync() (uint64, error) {
 			return fail(err)
 		}
 		active.synced = size
+		l.syncs.Add(1)
 	}
 	if dirDirty {
 		if err := syncDir(l.dir); err != nil {
@@ -718,6 +724,10 @@ func (l *Log) dropLocked(segs []*Segment) error {
 // append gets offset+1. Readers reading the removed records at the same
 // time get ErrCorrupt, never other data.
 func (l *Log) TruncateTail(offset uint64) error {
+	// syncMu: a Sync running meanwhile must not mark the refilled tail
+	// synced (it guards Segment.synced, which is lowered below).
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.mu.closed {

@@ -67,7 +67,8 @@ type Segment struct {
 	fileMu sync.Mutex
 
 	// hints are the segment's hint entries loaded at open, when a valid
-	// hint file matched the .log; nil otherwise. Immutable.
+	// hint file matched the .log; nil otherwise, and nil again after
+	// DropHints. Read by the Log's owner while it starts up, then dropped.
 	hints *Hints
 	// synced is the number of bytes known durable. Guarded by Log.syncMu.
 	synced int64
@@ -97,6 +98,10 @@ func (s *Segment) Sealed() bool { return s.sealed.Load() }
 // Hints returns the hint entries loaded when the segment was opened from a
 // valid hint file, or nil: then the caller must Scan the records.
 func (s *Segment) Hints() *Hints { return s.hints }
+
+// DropHints frees the hint entries loaded at open, once the caller has
+// built its index from them. Call it before any concurrent use of Hints.
+func (s *Segment) DropHints() { s.hints = nil }
 
 // Path returns the path of the segment's file with extension ext.
 func (s *Segment) Path(ext string) string { return Path(s.dir, s.base, ext) }
@@ -170,8 +175,9 @@ func (s *Segment) headerAt(pos int64) (Header, error) {
 	return h, nil
 }
 
-// view decodes and verifies the record at pos. Its Key and Value point into
-// the mapping: the caller copies them before Release.
+// view decodes and verifies the record at pos in place. Its Key and Value
+// point into the mapping: only for callers that copy them afterwards and
+// cannot race a TruncateTail (building hints), or that only look.
 func (s *Segment) view(pos int64) (Record, error) {
 	h, err := s.headerAt(pos)
 	if err != nil {
@@ -184,27 +190,51 @@ func (s *Segment) view(pos int64) (Record, error) {
 	return r, nil
 }
 
-// ReadRecord returns a copy of the record at position pos, checksum
-// verified. The caller holds a reference.
-func (s *Segment) ReadRecord(pos int64) (Record, error) {
-	r, err := s.view(pos)
-	if err != nil {
-		return Record{}, err
-	}
-	return r.Clone(), nil
-}
-
-// ReadValue verifies the record at pos and appends its value to dst. The
-// returned record has no Key or Value; its Value is in the returned slice.
-// The caller holds a reference.
-func (s *Segment) ReadValue(pos int64, dst []byte) (Record, []byte, error) {
-	r, err := s.view(pos)
+// readCopy appends the bytes of the record at pos to dst and verifies the
+// copy, not the mapping: bytes that change under the reader (a concurrent
+// TruncateTail zeroing or refilling the tail) fail the checksum instead of
+// being served. The record's Key and Value point into the returned slice.
+func (s *Segment) readCopy(pos int64, dst []byte) (Record, []byte, error) {
+	h, err := s.headerAt(pos)
 	if err != nil {
 		return Record{}, dst, err
 	}
-	dst = append(dst, r.Value...)
-	r.Key, r.Value = nil, nil
+	start := len(dst)
+	dst = append(dst, s.data[pos:pos+h.Size()]...)
+	r, _, err := DecodeRecord(dst[start:])
+	if err != nil {
+		return Record{}, dst[:start], s.corrupt("read record", pos, err)
+	}
+	if len(r.Key) == 0 {
+		r.Key = nil
+	}
 	return r, dst, nil
+}
+
+// ReadRecord returns a copy of the record at position pos, checksum
+// verified. The caller holds a reference.
+func (s *Segment) ReadRecord(pos int64) (Record, error) {
+	r, _, err := s.readCopy(pos, nil)
+	return r, err
+}
+
+// ReadValue appends the record at pos to dst (header and key included:
+// one copy, then verified) and returns it with Key and Value pointing into
+// the returned slice. Pass dst with spare capacity to read many records
+// into one allocation. The caller holds a reference.
+func (s *Segment) ReadValue(pos int64, dst []byte) (Record, []byte, error) {
+	return s.readCopy(pos, dst)
+}
+
+// Touch reads one byte of the record at pos, if it is published, and
+// returns it. Touching the records of a batch before reading them lets the
+// CPU overlap their cache and TLB misses (a scan reads records scattered
+// over the log). The caller holds a reference.
+func (s *Segment) Touch(pos int64) byte {
+	if pos < 0 || pos >= s.size.Load() {
+		return 0
+	}
+	return s.data[pos]
 }
 
 // ReadHeader returns the header of the record at pos, without verifying
@@ -464,17 +494,14 @@ func openSegment(dir string, base uint64, o openOptions) (*Segment, error) {
 // reading the records' headers but not their keys and values (except the
 // last record's). On success it publishes the index's entries.
 func (s *Segment) checkIndex(logSize int64) bool {
-	n := s.idx.countValid(s.base)
+	// Only the entries the file held before this open can be anything but
+	// zero; after the valid run they must be zero (a preallocated tail).
+	n := s.idx.countValidN(s.base, s.idx.fileEntries)
 	if n == 0 {
 		return logSize == 0
 	}
-	if rest := s.idx.capacity() - n; rest > 0 {
-		// Entries after the valid run must be zero (a preallocated tail).
-		for _, b := range s.idx.mm[n*IndexEntrySize:] {
-			if b != 0 {
-				return false
-			}
-		}
+	if !allZero(s.idx.mm[n*IndexEntrySize : s.idx.fileEntries*IndexEntrySize]) {
+		return false
 	}
 	s.size.Store(logSize)
 	// Every entry must start a record with its offset, and the records
