@@ -45,9 +45,11 @@
 //	+--+-----+--------+----+----+--------+--------+-----+
 //
 // One entry per key the segment touches (its latest record there,
-// tombstones included), sorted by key, then a 32-byte trailer: entry count,
-// size of the .log the hints describe, xxhash64 of the entry bytes, magic
-// "CSKHINT1". A hint whose trailer does not match its .log is ignored.
+// tombstones included), sorted by key, then a 48-byte trailer: entry count,
+// size of the .log the hints describe, number of .idx entries and xxhash64
+// of the .idx bytes written with them, xxhash64 of everything before it,
+// magic "CSKHINT1". A hint whose trailer does not match its .log is
+// ignored; an .idx that does not match the hint's checksum is rebuilt.
 //
 // # Writing and durability
 //
@@ -61,8 +63,9 @@
 //
 // # Recovery
 //
-// Open trusts a segment whose hint file matches its .log (after a cheap
-// check of the index); any other segment is scanned record by record,
+// Open trusts a segment whose hint file matches its .log and whose index
+// matches the checksum in the hint (a sequential read of the index, and of
+// the last record only); any other segment is scanned record by record,
 // rebuilding its index. In the newest segment the scan stops at the first
 // record that does not verify and the rest is zeroed (a torn tail). In an
 // older segment only a zero tail may follow the records; anything else is

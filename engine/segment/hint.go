@@ -18,9 +18,10 @@ const (
 	// expiry (8), all little endian; the key follows.
 	HintEntryHeaderSize = 35
 	// HintTrailerSize is the trailer at the end of a hint file: entry count
-	// (8), size of the .log file the hint describes (8), xxhash64 of all
-	// entry bytes (8), magic (8).
-	HintTrailerSize = 32
+	// (8), size of the .log file the hint describes (8), entries of the .idx
+	// file it was written with (8), xxhash64 of those index bytes (8),
+	// xxhash64 of the entries and the four fields before it (8), magic (8).
+	HintTrailerSize = 48
 	// hintMagic ends every hint file ("CSKHINT1" read as little endian).
 	hintMagic = 0x31544e49484b5343
 )
@@ -91,6 +92,45 @@ type Hints struct {
 	entries []byte // the entry bytes, trailer removed
 	count   uint64
 	LogSize int64 // size of the .log the hints describe
+	// IndexEntries and IndexChecksum describe the .idx written with the
+	// hints: a matching index needs no check against the .log.
+	IndexEntries  int64
+	IndexChecksum uint64
+}
+
+// indexChecksum is the xxhash64 of an index's entry bytes; 0 for none.
+func indexChecksum(idx []byte) uint64 {
+	if len(idx) == 0 {
+		return 0
+	}
+	return xxhash.Sum64(idx)
+}
+
+// hintTrailer is the decoded trailer of a hint file.
+type hintTrailer struct {
+	count        uint64
+	logSize      int64
+	indexEntries int64
+	indexSum     uint64
+}
+
+// appendHintTrailer appends the trailer for the entry bytes entries.
+func appendHintTrailer(entries []byte, tr hintTrailer) []byte {
+	var t [HintTrailerSize]byte
+	binary.LittleEndian.PutUint64(t[0:], tr.count)
+	binary.LittleEndian.PutUint64(t[8:], uint64(tr.logSize))
+	binary.LittleEndian.PutUint64(t[16:], uint64(tr.indexEntries))
+	binary.LittleEndian.PutUint64(t[24:], tr.indexSum)
+	binary.LittleEndian.PutUint64(t[40:], hintMagic)
+	out := append(entries, t[:]...)
+	binary.LittleEndian.PutUint64(out[len(out)-16:], hintChecksum(out))
+	return out
+}
+
+// hintChecksum is the xxhash64 of a hint file image's entries and the
+// first four trailer fields: everything but the checksum and the magic.
+func hintChecksum(file []byte) uint64 {
+	return xxhash.Sum64(file[:len(file)-16])
 }
 
 // Len returns the number of entries.
@@ -104,19 +144,21 @@ func ParseHints(b []byte) (*Hints, error) {
 		return nil, fmt.Errorf("%w: hint file too short", ErrCorrupt)
 	}
 	t := b[len(b)-HintTrailerSize:]
-	if binary.LittleEndian.Uint64(t[24:]) != hintMagic {
+	if binary.LittleEndian.Uint64(t[40:]) != hintMagic {
 		return nil, fmt.Errorf("%w: bad hint magic", ErrCorrupt)
 	}
 	h := &Hints{
-		entries: b[:len(b)-HintTrailerSize],
-		count:   binary.LittleEndian.Uint64(t[0:]),
-		LogSize: int64(binary.LittleEndian.Uint64(t[8:])),
+		entries:       b[:len(b)-HintTrailerSize],
+		count:         binary.LittleEndian.Uint64(t[0:]),
+		LogSize:       int64(binary.LittleEndian.Uint64(t[8:])),
+		IndexEntries:  int64(binary.LittleEndian.Uint64(t[16:])),
+		IndexChecksum: binary.LittleEndian.Uint64(t[24:]),
 	}
-	if xxhash.Sum64(h.entries) != binary.LittleEndian.Uint64(t[16:]) {
+	if hintChecksum(b) != binary.LittleEndian.Uint64(t[32:]) {
 		return nil, fmt.Errorf("%w: hint checksum mismatch", ErrCorrupt)
 	}
-	if h.LogSize < 0 {
-		return nil, fmt.Errorf("%w: hint log size negative", ErrCorrupt)
+	if h.LogSize < 0 || h.IndexEntries < 0 {
+		return nil, fmt.Errorf("%w: hint sizes negative", ErrCorrupt)
 	}
 	var n uint64
 	var prev []byte
@@ -201,9 +243,10 @@ func readHints(path string, logSize int64) (*Hints, error) {
 
 // writeHints writes entries (one per key) sorted by key to path through a
 // temporary file, fsyncs and renames it into place. Entries already in
-// key order (as buildHints makes them) are not sorted again. The directory
-// is not synced here.
-func writeHints(path string, entries []HintEntry, logSize int64) error {
+// key order (as buildHints makes them) are not sorted again. idx is the
+// .idx content the hints go with (its checksum lets Open trust it without
+// reading the .log). The directory is not synced here.
+func writeHints(path string, entries []HintEntry, logSize int64, idx []byte) error {
 	byKey := func(a, b HintEntry) int { return bytes.Compare(a.Key, b.Key) }
 	if !slices.IsSortedFunc(entries, byKey) {
 		slices.SortFunc(entries, byKey)
@@ -216,12 +259,12 @@ func writeHints(path string, entries []HintEntry, logSize int64) error {
 	for i := range entries {
 		buf = AppendHintEntry(buf, &entries[i])
 	}
-	var t [HintTrailerSize]byte
-	binary.LittleEndian.PutUint64(t[0:], uint64(len(entries)))
-	binary.LittleEndian.PutUint64(t[8:], uint64(logSize))
-	binary.LittleEndian.PutUint64(t[16:], xxhash.Sum64(buf))
-	binary.LittleEndian.PutUint64(t[24:], hintMagic)
-	buf = append(buf, t[:]...)
+	buf = appendHintTrailer(buf, hintTrailer{
+		count:        uint64(len(entries)),
+		logSize:      logSize,
+		indexEntries: int64(len(idx) / IndexEntrySize),
+		indexSum:     indexChecksum(idx),
+	})
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {

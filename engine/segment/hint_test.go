@@ -2,14 +2,11 @@ package segment
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
-
-	"github.com/cespare/xxhash/v2"
 )
 
 func sampleHints() []HintEntry {
@@ -28,16 +25,7 @@ func encodeHintFile(entries []HintEntry, logSize int64) []byte {
 	for i := range entries {
 		b = AppendHintEntry(b, &entries[i])
 	}
-	return appendHintTrailer(b, uint64(len(entries)), logSize)
-}
-
-func appendHintTrailer(entries []byte, count uint64, logSize int64) []byte {
-	var t [HintTrailerSize]byte
-	binary.LittleEndian.PutUint64(t[0:], count)
-	binary.LittleEndian.PutUint64(t[8:], uint64(logSize))
-	binary.LittleEndian.PutUint64(t[16:], xxhash.Sum64(entries))
-	binary.LittleEndian.PutUint64(t[24:], hintMagic)
-	return append(entries, t[:]...)
+	return appendHintTrailer(b, hintTrailer{count: uint64(len(entries)), logSize: logSize})
 }
 
 func collectHints(t *testing.T, h *Hints) []HintEntry {
@@ -73,7 +61,7 @@ func TestHints_RoundTrip(t *testing.T) {
 	entries := sampleHints()
 	slices.SortFunc(entries, func(a, b HintEntry) int { return bytes.Compare(a.Key, b.Key) })
 	const logSize = 1000
-	if err := writeHints(path, entries, logSize); err != nil {
+	if err := writeHints(path, entries, logSize, nil); err != nil {
 		t.Fatalf("writeHints: %v", err)
 	}
 	if _, err := os.Stat(path + ".tmp"); !errors.Is(err, os.ErrNotExist) {
@@ -99,7 +87,7 @@ func TestHints_RoundTrip(t *testing.T) {
 		t.Fatal("hint file bytes differ from the encoding of the entries")
 	}
 	// Overwriting replaces the file whole.
-	if err := writeHints(path, entries[1:2], 500); err != nil {
+	if err := writeHints(path, entries[1:2], 500, nil); err != nil {
 		t.Fatal(err)
 	}
 	if h, err := readHints(path, 500); err != nil || h.Len() != 1 {
@@ -109,7 +97,7 @@ func TestHints_RoundTrip(t *testing.T) {
 
 func TestHints_Empty(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.hint")
-	if err := writeHints(path, nil, 0); err != nil {
+	if err := writeHints(path, nil, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	h, err := readHints(path, 0)
@@ -123,7 +111,7 @@ func TestHints_Empty(t *testing.T) {
 
 func TestReadHints_StaleLogSize(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.hint")
-	if err := writeHints(path, sampleHints(), 1000); err != nil {
+	if err := writeHints(path, sampleHints(), 1000, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, size := range []int64{0, 999, 1001, 1 << 40} {
@@ -197,16 +185,16 @@ func TestParseHints_Invalid(t *testing.T) {
 		{"keys out of order", encodeHintFile([]HintEntry{e("b", 1, 0, 50), e("a", 2, 50, 50)}, 100)},
 		{"duplicate key", encodeHintFile([]HintEntry{e("a", 1, 0, 50), e("a", 2, 50, 50)}, 100)},
 		{"prefix after longer key", encodeHintFile([]HintEntry{e("ab", 1, 0, 50), e("a", 2, 50, 50)}, 100)},
-		{"count too high", appendHintTrailer(entriesOf(e("a", 1, 0, 50)), 2, 100)},
-		{"count too low", appendHintTrailer(entriesOf(e("a", 1, 0, 50), e("b", 2, 50, 50)), 1, 100)},
+		{"count too high", appendHintTrailer(entriesOf(e("a", 1, 0, 50)), hintTrailer{count: 2, logSize: 100})},
+		{"count too low", appendHintTrailer(entriesOf(e("a", 1, 0, 50), e("b", 2, 50, 50)), hintTrailer{count: 1, logSize: 100})},
 		{"entry past log end", encodeHintFile([]HintEntry{e("a", 1, 60, 50)}, 100)},
-		{"negative log size", appendHintTrailer(nil, 0, -1)},
+		{"negative log size", appendHintTrailer(nil, hintTrailer{count: 0, logSize: -1})},
 		{"empty key", encodeHintFile([]HintEntry{e("", 1, 0, 50)}, 100)},
 		{"offset 0", encodeHintFile([]HintEntry{e("a", 0, 0, 50)}, 100)},
 		{"size below header", encodeHintFile([]HintEntry{e("abc", 1, 0, HeaderSize+2)}, 100)},
 		{"unknown flags", encodeHintFile([]HintEntry{{Key: []byte("a"), Offset: 1, Size: 50, Flags: 0x10}}, 100)},
-		{"torn entry", appendHintTrailer(entriesOf(e("a", 1, 0, 50))[:HintEntryHeaderSize], 1, 100)},
-		{"key past entries", appendHintTrailer(entriesOf(e("abc", 1, 0, 50))[:HintEntryHeaderSize+1], 1, 100)},
+		{"torn entry", appendHintTrailer(entriesOf(e("a", 1, 0, 50))[:HintEntryHeaderSize], hintTrailer{count: 1, logSize: 100})},
+		{"key past entries", appendHintTrailer(entriesOf(e("abc", 1, 0, 50))[:HintEntryHeaderSize+1], hintTrailer{count: 1, logSize: 100})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -225,7 +213,7 @@ func TestWriteHints_DuplicateKeysRejectedOnRead(t *testing.T) {
 		{Key: []byte("a"), Offset: 1, Size: 50},
 		{Key: []byte("a"), Offset: 2, Position: 50, Size: 50},
 	}
-	if err := writeHints(path, entries, 100); err != nil {
+	if err := writeHints(path, entries, 100, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := readHints(path, 100); !errors.Is(err, ErrCorrupt) {

@@ -29,9 +29,10 @@ type index struct {
 	path string
 	f    *os.File
 	mm   gommap.MMap // capacity entries; only [0, n*IndexEntrySize) is meaningful
-	// fileEntries is how many entries the file held before openIndex grew
-	// it: past them the file is freshly preallocated, hence zero.
-	fileEntries int64
+	// fileEntries is how many whole entries the file held before openIndex
+	// grew it (fileBytes its exact size then): past them the file is
+	// freshly preallocated, hence zero.
+	fileEntries, fileBytes int64
 	// n is the number of valid entries. Invariant: n*IndexEntrySize <= len(mm).
 	n atomic.Int64
 }
@@ -62,7 +63,7 @@ func openIndex(path string, capEntries int64) (*index, error) {
 		f.Close()
 		return nil, &FileError{Op: "map index", Path: path, Position: -1, Err: err}
 	}
-	return &index{path: path, f: f, mm: mm, fileEntries: size / IndexEntrySize}, nil
+	return &index{path: path, f: f, mm: mm, fileEntries: size / IndexEntrySize, fileBytes: fi.Size()}, nil
 }
 
 // countValid returns the number of leading entries that are well formed:

@@ -319,7 +319,7 @@ func (s *Segment) finishSeal(hints bool) error {
 	if err != nil {
 		return err
 	}
-	if err := writeHints(s.Path(HintExt), entries, size); err != nil {
+	if err := writeHints(s.Path(HintExt), entries, size, s.idx.mm[:s.idx.Len()*IndexEntrySize]); err != nil {
 		return err
 	}
 	if s.retired.Load() {
@@ -380,7 +380,7 @@ func (s *Segment) writeCloseHints() error {
 	if err != nil {
 		return err
 	}
-	return writeHints(s.Path(HintExt), entries, s.size.Load())
+	return writeHints(s.Path(HintExt), entries, s.size.Load(), s.idx.mm[:s.idx.Len()*IndexEntrySize])
 }
 
 // cutTail drops the records from index position i on: their bytes are
@@ -490,39 +490,31 @@ func openSegment(dir string, base uint64, o openOptions) (*Segment, error) {
 	return s, nil
 }
 
-// checkIndex validates the index against a .log of exactly logSize bytes,
-// reading the records' headers but not their keys and values (except the
-// last record's). On success it publishes the index's entries.
+// checkIndex validates the index against a .log of exactly logSize bytes
+// and the hints loaded with it: the index must be the one the hints were
+// written with (same entry count, same xxhash64), which makes it exactly
+// what sealing derived from the .log, so no record but the last is read.
+// On success it publishes the index's entries.
 func (s *Segment) checkIndex(logSize int64) bool {
-	// Only the entries the file held before this open can be anything but
-	// zero; after the valid run they must be zero (a preallocated tail).
-	n := s.idx.countValidN(s.base, s.idx.fileEntries)
+	n := s.hints.IndexEntries
+	if n*IndexEntrySize != s.idx.fileBytes || n > s.idx.capacity() {
+		return false
+	}
 	if n == 0 {
 		return logSize == 0
 	}
-	if !allZero(s.idx.mm[n*IndexEntrySize : s.idx.fileEntries*IndexEntrySize]) {
+	if indexChecksum(s.idx.mm[:n*IndexEntrySize]) != s.hints.IndexChecksum {
 		return false
 	}
+	if s.idx.countValidN(s.base, n) != n {
+		return false
+	}
+	lastOff, lastPos := s.idx.Entry(n - 1)
 	s.size.Store(logSize)
-	// Every entry must start a record with its offset, and the records
-	// must tile the log exactly: a damaged position in the middle would
-	// otherwise surface only as a failed read. Headers only; the last
-	// record is verified whole.
-	var lastOff uint64
-	var lastPos int64
-	var h Header
-	for i := range n {
-		off, pos := s.idx.Entry(i)
-		end := logSize
-		if i+1 < n {
-			_, end = s.idx.Entry(i + 1)
-		}
-		var err error
-		if h, err = s.headerAt(pos); err != nil || h.Offset != off || pos+h.Size() != end {
-			s.size.Store(0)
-			return false
-		}
-		lastOff, lastPos = off, pos
+	h, err := s.headerAt(lastPos)
+	if err != nil || h.Offset != lastOff || lastPos+h.Size() != logSize {
+		s.size.Store(0)
+		return false
 	}
 	if _, _, err := DecodeRecord(s.data[lastPos : lastPos+h.Size()]); err != nil {
 		s.size.Store(0)
