@@ -1,0 +1,294 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"strings"
+)
+
+// report holds one invocation's results.
+type report struct {
+	Mode       string      `json:"mode"`
+	Go         string      `json:"go"`
+	Platform   string      `json:"platform"`
+	CPUs       int         `json:"cpus"`
+	Keys       int         `json:"keys"`
+	Puts       int         `json:"puts_per_run"`
+	Writers    int         `json:"writers"`
+	Rounds     int         `json:"rounds"`
+	Benchtime  string      `json:"benchtime"`
+	KeyBytes   int         `json:"key_bytes"`
+	ValueBytes int         `json:"value_bytes"`
+	Dir        string      `json:"dir"`
+	Stores     []storeInfo `json:"stores"`
+	Rows       []row       `json:"rows"`
+	// Speedup is, per store, its ops/s with many durable writers over its
+	// ops/s with one.
+	Speedup map[string]float64 `json:"durable_speedup,omitempty"`
+	Targets []target           `json:"targets"`
+}
+
+type storeInfo struct {
+	Name     string `json:"name"`
+	Version  string `json:"version"`
+	Settings string `json:"settings"`
+}
+
+type row struct {
+	Workload string `json:"workload"`
+	Title    string `json:"title"`
+	Rate     bool   `json:"-"`
+	Cells    []cell `json:"stores"`
+}
+
+type cell struct {
+	Store string `json:"store"`
+	// NsPerOp is the median over rounds; RoundsNs each round's value.
+	NsPerOp   float64   `json:"ns_per_op"`
+	OpsPerSec float64   `json:"ops_per_sec"`
+	RoundsNs  []float64 `json:"rounds_ns_per_op"`
+	// Ratio is this store's time per op over caskade's: above 1, caskade
+	// is faster. 0 when caskade did not run.
+	Ratio float64 `json:"ratio_to_caskade,omitempty"`
+}
+
+// target is one of the issue's goals, checked against this run.
+type target struct {
+	Name string  `json:"name"`
+	What string  `json:"what"`
+	Want string  `json:"want"`
+	Got  float64 `json:"got"`
+	Met  bool    `json:"met"`
+}
+
+func newReport(p *plan) *report {
+	r := &report{
+		Mode: p.mode, Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH,
+		CPUs: runtime.NumCPU(), Keys: p.keys, Puts: p.puts, Writers: p.writers,
+		Rounds: p.rounds, Benchtime: p.benchtime.String(),
+		KeyBytes: keySize, ValueBytes: valueSize, Dir: p.root,
+	}
+	for _, be := range p.backends {
+		r.Stores = append(r.Stores, storeInfo{Name: be.name, Version: version(be.module), Settings: be.settings})
+	}
+	for _, w := range p.workloads {
+		rw := row{Workload: w.name, Title: w.title, Rate: w.rate}
+		for _, be := range p.backends {
+			rw.Cells = append(rw.Cells, cell{Store: be.name})
+		}
+		r.Rows = append(r.Rows, rw)
+	}
+	return r
+}
+
+func (r *report) cell(workload, store string) *cell {
+	for i := range r.Rows {
+		if r.Rows[i].Workload != workload {
+			continue
+		}
+		for j := range r.Rows[i].Cells {
+			if c := &r.Rows[i].Cells[j]; c.Store == store {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+func (r *report) add(w workload, store string, nsPerOp float64) {
+	c := r.cell(w.name, store)
+	c.RoundsNs = append(c.RoundsNs, nsPerOp)
+}
+
+// finish computes medians, ratios, speed-ups and targets.
+func (r *report) finish() {
+	for i := range r.Rows {
+		var base float64
+		for j := range r.Rows[i].Cells {
+			c := &r.Rows[i].Cells[j]
+			c.NsPerOp = median(c.RoundsNs)
+			c.OpsPerSec = 1e9 / c.NsPerOp
+			if c.Store == "caskade" {
+				base = c.NsPerOp
+			}
+		}
+		for j := range r.Rows[i].Cells {
+			if c := &r.Rows[i].Cells[j]; base > 0 {
+				c.Ratio = c.NsPerOp / base
+			}
+		}
+	}
+	many := fmt.Sprintf("put-durable-%d", r.Writers)
+	r.Speedup = map[string]float64{}
+	for _, s := range r.Stores {
+		one, n := r.cell("put-durable-1", s.Name), r.cell(many, s.Name)
+		if one != nil && n != nil {
+			r.Speedup[s.Name] = one.NsPerOp / n.NsPerOp
+		}
+	}
+	// caskade's time over a peer's (for "at most" goals), or a peer's over
+	// caskade's (for "at least as fast"): got is compared with want.
+	vs := func(workload, peer string) (float64, bool) {
+		c, p := r.cell(workload, "caskade"), r.cell(workload, peer)
+		if c == nil || p == nil {
+			return 0, false
+		}
+		return c.NsPerOp / p.NsPerOp, true
+	}
+	if got, ok := vs("put", "pebble"); ok {
+		r.Targets = append(r.Targets, target{"put", "caskade time/op ÷ pebble's, no fsync", "≤ 0.50", got, got <= 0.5})
+	}
+	if got, ok := vs("get", "bbolt"); ok {
+		r.Targets = append(r.Targets, target{"get", "caskade time/op ÷ bbolt's", "≤ 0.50", got, got <= 0.5})
+	}
+	if got, ok := vs("scan100", "bbolt"); ok {
+		r.Targets = append(r.Targets, target{"scan100", "caskade scans/s ÷ bbolt's", "≥ 1.00", 1 / got, 1/got >= 1})
+	}
+	if s, ok := r.Speedup["caskade"]; ok {
+		r.Targets = append(r.Targets, target{"durable", fmt.Sprintf("caskade %d-writer ops/s ÷ 1-writer", r.Writers), "≥ 8.00", s, s >= 8})
+	}
+}
+
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func (r *report) writeJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+const (
+	labelWidth = 30
+	cellWidth  = 22
+)
+
+func (r *report) writeTable(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "caskade vs bbolt, pebble, badger: %s mode, %s %s, %d CPUs\n", r.Mode, r.Go, r.Platform, r.CPUs)
+	fmt.Fprintf(&b, "%d B keys in random order, %d B random values; %d keys preloaded for get/scan/reopen (load untimed);\n", r.KeyBytes, r.ValueBytes, r.Keys)
+	fmt.Fprintf(&b, "each put run writes %d keys into a new empty store; other runs last %s; %d round(s), stores interleaved in each.\n", r.Puts, r.Benchtime, r.Rounds)
+	fmt.Fprintf(&b, "Cells: median time per op (durable rows: ops/s), then ×R = the store's time per op ÷ caskade's (R > 1: caskade faster).\n")
+	fmt.Fprintf(&b, "Stores (each in its own temp dir under %s, all in this one process):\n", r.Dir)
+	vw := 0
+	for _, s := range r.Stores {
+		vw = max(vw, len(s.Version))
+	}
+	for _, s := range r.Stores {
+		fmt.Fprintf(&b, "  %-8s %-*s  %s\n", s.Name, vw, s.Version, s.Settings)
+	}
+	b.WriteString("\n")
+
+	line := func(label string, cells []string) {
+		l := fmt.Sprintf("%-*s", labelWidth, label)
+		for _, c := range cells {
+			l += fmt.Sprintf("%-*s", cellWidth, c)
+		}
+		b.WriteString(strings.TrimRight(l, " ") + "\n")
+	}
+	var names []string
+	for _, s := range r.Stores {
+		names = append(names, s.Name)
+	}
+	line("workload", names)
+	for _, rw := range r.Rows {
+		var cells []string
+		for _, c := range rw.Cells {
+			v := fmtDur(c.NsPerOp)
+			if rw.Rate {
+				v = fmt.Sprintf("%.0f ops/s", c.OpsPerSec)
+			}
+			if c.Ratio > 0 && c.Store != "caskade" {
+				v = fmt.Sprintf("%-11s ×%s", v, fmtRatio(c.Ratio))
+			}
+			cells = append(cells, v)
+		}
+		line(rw.Title, cells)
+	}
+	if len(r.Speedup) > 0 {
+		var cells []string
+		for _, s := range r.Stores {
+			cells = append(cells, fmtRatio(r.Speedup[s.Name])+"×")
+		}
+		line(fmt.Sprintf("durable %d÷1 writers ops/s", r.Writers), cells)
+	}
+	if worst, where := r.spread(); worst > 0 {
+		fmt.Fprintf(&b, "\nlargest spread between rounds: %.0f%% of the median (%s)\n", worst*100, where)
+	}
+
+	if len(r.Targets) > 0 {
+		b.WriteString("\ntargets, checked on this run:\n")
+		for _, t := range r.Targets {
+			met := "met"
+			if !t.Met {
+				met = "NOT MET"
+			}
+			fmt.Fprintf(&b, "  %-8s %-40s %6.2f  (want %s)  %s\n", t.Name, t.What, t.Got, t.Want, met)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// spread returns the largest (max-min)/median over the cells with more
+// than one round, and which cell it was.
+func (r *report) spread() (float64, string) {
+	var worst float64
+	var where string
+	for _, rw := range r.Rows {
+		for _, c := range rw.Cells {
+			if len(c.RoundsNs) < 2 {
+				continue
+			}
+			if s := (slices.Max(c.RoundsNs) - slices.Min(c.RoundsNs)) / c.NsPerOp; s > worst {
+				worst, where = s, rw.Workload+"/"+c.Store
+			}
+		}
+	}
+	return worst, where
+}
+
+// fmtRatio writes a ratio with about three significant digits (two below 1).
+func fmtRatio(x float64) string {
+	switch {
+	case x >= 100:
+		return fmt.Sprintf("%.0f", x)
+	case x >= 10:
+		return fmt.Sprintf("%.1f", x)
+	case x >= 1:
+		return fmt.Sprintf("%.2f", x)
+	}
+	return fmt.Sprintf("%.2g", x)
+}
+
+// fmtDur writes nanoseconds with three significant digits.
+func fmtDur(ns float64) string {
+	unit, div := "ns", 1.0
+	switch {
+	case ns >= 1e9:
+		unit, div = "s", 1e9
+	case ns >= 1e6:
+		unit, div = "ms", 1e6
+	case ns >= 1e3:
+		unit, div = "µs", 1e3
+	}
+	v := ns / div
+	switch {
+	case v >= 100 || unit == "ns":
+		return fmt.Sprintf("%.0f %s", v, unit)
+	case v >= 10:
+		return fmt.Sprintf("%.1f %s", v, unit)
+	}
+	return fmt.Sprintf("%.2f %s", v, unit)
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime/debug"
+	"strings"
+)
+
+// store is one engine under test, open on a directory of its own. All
+// methods are safe for concurrent use.
+type store interface {
+	// put writes one key as one commit (one transaction or one batch), with
+	// the durability the store was opened with.
+	put(key, value []byte) error
+	// get returns key's value, copied into buf's memory when the store
+	// lends it only until the next call (the caller owns the result).
+	get(key, buf []byte) ([]byte, error)
+	// scan reads up to n consecutive keys from start (inclusive) in key
+	// order, copying each value out, and returns how many it read.
+	scan(start []byte, n int, buf []byte) (int, error)
+	// load writes keys 0..n-1 with their values in large batches. Not timed.
+	load(n int) error
+	// settle brings a freshly loaded and reopened store to a steady state
+	// for reads (LSM trees flush and compact). Not timed.
+	settle() error
+	close() error
+}
+
+// backend opens stores of one kind.
+type backend struct {
+	name   string
+	module string // Go module, for the version in the report
+	// settings are printed in the report's header: what the store runs
+	// with, in both durability modes.
+	settings string
+	// open opens (or creates) a store in dir. durable selects fsync per
+	// commit; otherwise commits are not fsynced.
+	open func(dir string, durable bool) (store, error)
+}
+
+// backends run in this order; caskade first, as the ratios' base.
+var backends = []backend{caskadeBackend, bboltBackend, pebbleBackend, badgerBackend}
+
+// version returns the version of mod this binary was built with.
+func version(mod string) string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "?"
+	}
+	for _, d := range bi.Deps {
+		if d.Path == mod {
+			if d.Replace != nil {
+				return "local (" + d.Replace.Path + ")"
+			}
+			return d.Version
+		}
+	}
+	return "?"
+}
+
+// selectBackends returns the backends named in the comma-separated list
+// (all for "").
+func selectBackends(list string) ([]backend, error) {
+	if list == "" {
+		return backends, nil
+	}
+	var out []backend
+	for name := range strings.SplitSeq(list, ",") {
+		found := false
+		for _, be := range backends {
+			if be.name == strings.TrimSpace(name) {
+				out = append(out, be)
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("unknown store %q", name)
+		}
+	}
+	return out, nil
+}
+
+// dataset is a store preloaded with keys 0..n-1, shared by the read
+// workloads (get, scan, reopen).
+type dataset struct {
+	be  backend
+	dir string
+	s   store // nil after a failed reopen
+}
+
+// loadDataset makes a store in a temp dir under root, loads n keys, closes
+// and reopens it (so every store starts from its on-disk state) and lets it
+// settle.
+func loadDataset(be backend, root string, n int) (*dataset, error) {
+	dir, err := os.MkdirTemp(root, "compare-"+be.name+"-")
+	if err != nil {
+		return nil, err
+	}
+	d := &dataset{be: be, dir: dir}
+	if d.s, err = be.open(dir, false); err != nil {
+		d.close()
+		return nil, fmt.Errorf("%s: open: %w", be.name, err)
+	}
+	if err := d.s.load(n); err != nil {
+		d.close()
+		return nil, fmt.Errorf("%s: load: %w", be.name, err)
+	}
+	if err := d.reopen(); err != nil {
+		d.close()
+		return nil, err
+	}
+	if err := d.s.settle(); err != nil {
+		d.close()
+		return nil, fmt.Errorf("%s: settle: %w", be.name, err)
+	}
+	return d, nil
+}
+
+// reopen closes the store and opens it again.
+func (d *dataset) reopen() error {
+	err := d.s.close()
+	d.s = nil
+	if err != nil {
+		return fmt.Errorf("%s: close: %w", d.be.name, err)
+	}
+	if d.s, err = d.be.open(d.dir, false); err != nil {
+		return fmt.Errorf("%s: reopen: %w", d.be.name, err)
+	}
+	return nil
+}
+
+// close closes the store and removes its directory.
+func (d *dataset) close() error {
+	var err error
+	if d.s != nil {
+		err = d.s.close()
+		d.s = nil
+	}
+	if rerr := os.RemoveAll(d.dir); err == nil {
+		err = rerr
+	}
+	return err
+}
