@@ -79,5 +79,7 @@
 // segments, hold a reference on each segment they read, and see only
 // records published (index length, then size) after their bytes were
 // written. Lock order: Log.syncMu, Log.mu, Segment.fileMu. No fsync runs
-// under Log.mu.
+// under Log.mu on the append path; truncations (rare: retention, Raft
+// conflicts and snapshots) hold it while they make the cut durable, since
+// they must not return before it is.
 package segment

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -306,6 +307,9 @@ func (l *Log) Append(recs []Record, locs []Loc) error {
 		}
 		if r.Offset != 0 && r.Offset < next {
 			return fmt.Errorf("segment: append offset %d below next offset %d", r.Offset, next)
+		}
+		if r.Offset == math.MaxUint64 {
+			return fmt.Errorf("segment: append offset %d leaves no next offset", r.Offset)
 		}
 		if r.Offset != 0 {
 			next = r.Offset
@@ -760,6 +764,11 @@ func (l *Log) TruncateTail(offset uint64) error {
 		s.fileMu.Unlock()
 	}
 	s.cutTail(s.find(offset + 1))
+	// The zeroed tail must be on disk before TruncateTail returns: a Raft
+	// log that saw removed entries come back after a crash would be wrong.
+	if err := s.syncData(); err != nil {
+		return err
+	}
 	if s.Sealed() {
 		// Reopen the cut segment for appends.
 		if err := os.Remove(s.Path(HintExt)); err != nil && !errors.Is(err, os.ErrNotExist) {
