@@ -201,9 +201,21 @@ func (db *DB) put(key, value []byte, expiry int64) (uint64, error) {
 	if expiry != 0 {
 		r.Flags = segment.FlagExpiry
 	}
+	return db.write(func() (segment.Record, error) { return r, nil })
+}
+
+// write runs prepare under writeMu (it may check the key's current state;
+// it returns the record to append or why nothing is written), appends the
+// record, and waits until it is durable as Options.Sync says. Every write
+// goes through here.
+func (db *DB) write(prepare func() (segment.Record, error)) (uint64, error) {
 	db.gc.arriving.Add(1)
 	db.writeMu.Lock()
-	off, err := db.writeLocked(&r)
+	r, err := prepare()
+	var off uint64
+	if err == nil {
+		off, err = db.writeLocked(&r)
+	}
 	db.writeMu.Unlock()
 	db.gc.arriving.Add(-1)
 	if err != nil {
@@ -249,22 +261,13 @@ func (db *DB) Delete(key []byte) (uint64, error) {
 	if err := db.checkKey(key); err != nil {
 		return 0, err
 	}
-	db.gc.arriving.Add(1)
-	db.writeMu.Lock()
-	cur, err := db.currentLocked(key)
-	if err == nil && cur == 0 {
-		err = ErrNotFound
-	}
-	var off uint64
-	if err == nil {
-		off, err = db.writeLocked(&segment.Record{Timestamp: db.now(), Flags: segment.FlagTombstone, Key: key})
-	}
-	db.writeMu.Unlock()
-	db.gc.arriving.Add(-1)
-	if err != nil {
-		return 0, err
-	}
-	return off, db.waitDurable(off)
+	return db.write(func() (segment.Record, error) {
+		cur, err := db.currentLocked(key)
+		if err == nil && cur == 0 {
+			err = ErrNotFound
+		}
+		return segment.Record{Timestamp: db.now(), Flags: segment.FlagTombstone, Key: key}, err
+	})
 }
 
 // CompareAndSwap stores value under key only if the key's current offset
@@ -277,22 +280,13 @@ func (db *DB) CompareAndSwap(key []byte, expected uint64, value []byte) (uint64,
 	if err := db.checkValue(value); err != nil {
 		return 0, err
 	}
-	db.gc.arriving.Add(1)
-	db.writeMu.Lock()
-	cur, err := db.currentLocked(key)
-	if err == nil && cur != expected {
-		err = &CASError{Expected: expected, Current: cur}
-	}
-	var off uint64
-	if err == nil {
-		off, err = db.writeLocked(&segment.Record{Timestamp: db.now(), Key: key, Value: value})
-	}
-	db.writeMu.Unlock()
-	db.gc.arriving.Add(-1)
-	if err != nil {
-		return 0, err
-	}
-	return off, db.waitDurable(off)
+	return db.write(func() (segment.Record, error) {
+		cur, err := db.currentLocked(key)
+		if err == nil && cur != expected {
+			err = &CASError{Expected: expected, Current: cur}
+		}
+		return segment.Record{Timestamp: db.now(), Key: key, Value: value}, err
+	})
 }
 
 // currentLocked returns the offset of key's live record, 0 if none.
@@ -339,15 +333,9 @@ func (db *DB) Produce(value []byte) (uint64, error) {
 	if err := db.checkValue(value); err != nil {
 		return 0, err
 	}
-	db.gc.arriving.Add(1)
-	db.writeMu.Lock()
-	off, err := db.writeLocked(&segment.Record{Timestamp: db.now(), Value: value})
-	db.writeMu.Unlock()
-	db.gc.arriving.Add(-1)
-	if err != nil {
-		return 0, err
-	}
-	return off, db.waitDurable(off)
+	return db.write(func() (segment.Record, error) {
+		return segment.Record{Timestamp: db.now(), Value: value}, nil
+	})
 }
 
 // Get returns key's live value. The value is a copy the caller owns.
