@@ -2,8 +2,12 @@ package keydir
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
 	"runtime"
+	"slices"
+	"sort"
 	"testing"
+	"time"
 )
 
 const benchKeys = 1_000_000 // "1M keys" in every benchmark that needs a full map
@@ -150,4 +154,83 @@ func BenchmarkBuilder(b *testing.B) {
 		_ = bld.Map()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchKeys, "ns/key")
+}
+
+// BenchmarkMap_PutMaxPause makes 1M random-key Puts into New(0) per
+// operation and reports the longest single Put ("max-ns"), the 99.99th
+// percentile, and how many Puts took over a millisecond ("puts>1ms"): no
+// table growth or arena work may pause the writer, who holds the engine's
+// write lock. Times are wall clock, so on a busy machine the maximum also
+// catches the thread being descheduled; compare runs with -count=3. Run it
+// with -benchtime=1x: each iteration makes a million Puts.
+func BenchmarkMap_PutMaxPause(b *testing.B) {
+	b.ReportAllocs()
+	b.SetBytes(16 * benchKeys)
+	var buf [16]byte
+	lat := make([]time.Duration, benchKeys)
+	var p pauses
+	for b.Loop() {
+		m := New(0)
+		for i := range uint64(benchKeys) {
+			k := randomKey(&buf, i)
+			t0 := time.Now()
+			m.Put(k, Entry{Offset: i + 1})
+			lat[i] = time.Since(t0)
+		}
+		p.add(lat)
+	}
+	p.report(b, "puts>1ms")
+}
+
+// BenchmarkMap_DeleteMaxPause deletes 1M keys in random order from a map
+// loaded by the Builder and reports the longest single Delete as
+// BenchmarkMap_PutMaxPause does: segment shrinking and the arena rewrites
+// that half the deletes trigger must not pause the writer either. Run it
+// with -benchtime=1x.
+func BenchmarkMap_DeleteMaxPause(b *testing.B) {
+	b.ReportAllocs()
+	b.SetBytes(16 * benchKeys)
+	var buf [16]byte
+	lat := make([]time.Duration, benchKeys)
+	// A random order: a fixed stride through the keys would walk the slab
+	// and the arena at a fixed stride too, and measure cache aliasing.
+	order := rand.New(rand.NewPCG(1, 2)).Perm(benchKeys)
+	var p pauses
+	for b.Loop() {
+		b.StopTimer()
+		m := buildSorted(b, benchKeys)
+		b.StartTimer()
+		for i, o := range order {
+			k := sortedKey(&buf, uint64(o))
+			t0 := time.Now()
+			_, ok := m.Delete(k)
+			lat[i] = time.Since(t0)
+			if !ok {
+				b.Fatalf("Delete(%x) missed", k)
+			}
+		}
+		p.add(lat)
+	}
+	p.report(b, "deletes>1ms")
+}
+
+// pauses keeps the worst latencies seen over a benchmark's iterations.
+type pauses struct {
+	max, p9999 time.Duration
+	slow       int // most operations over 1ms in one iteration
+}
+
+// add takes one iteration's latencies, and sorts them.
+func (p *pauses) add(lat []time.Duration) {
+	slices.Sort(lat)
+	p.max = max(p.max, lat[len(lat)-1])
+	p.p9999 = max(p.p9999, lat[len(lat)-1-len(lat)/10000])
+	slow := len(lat) - sort.Search(len(lat), func(i int) bool { return lat[i] > time.Millisecond })
+	p.slow = max(p.slow, slow)
+}
+
+func (p *pauses) report(b *testing.B, slowUnit string) {
+	b.ReportMetric(float64(p.max.Nanoseconds()), "max-ns")
+	b.ReportMetric(float64(p.p9999.Nanoseconds()), "p99.99-ns")
+	b.ReportMetric(float64(p.slow), slowUnit)
 }

@@ -35,56 +35,112 @@ func checkInvariants(m *Map) error {
 		return fmt.Errorf("slab has %d items in use, count = %d", total-len(free), m.count)
 	}
 
-	// Hash table.
-	n := len(m.slots)
-	if m.count > 0 && m.count*100 > n*maxLoadPct {
-		return fmt.Errorf("load %d/%d above %d%%", m.count, n, maxLoadPct)
+	// Hash table: directory.
+	t := &m.tab
+	if t.depth > maxDepth || len(t.dir) != 1<<t.depth {
+		return fmt.Errorf("directory of %d entries at depth %d", len(t.dir), t.depth)
 	}
+	refs := make([]int, len(t.segs))
+	for i, si := range t.dir {
+		if int(si) >= len(t.segs) {
+			return fmt.Errorf("dir[%d] = %d, only %d segments", i, si, len(t.segs))
+		}
+		refs[si]++
+		sg := &t.segs[si]
+		if sg.depth > t.depth {
+			return fmt.Errorf("segment %d: local depth %d > depth %d", si, sg.depth, t.depth)
+		}
+		if first := i & (1<<sg.depth - 1); t.dir[first] != si {
+			return fmt.Errorf("dir[%d] and dir[%d] share %d low bits but name segments %d, %d", i, first, sg.depth, si, t.dir[first])
+		}
+	}
+	for si, sg := range t.segs {
+		if want := 1 << (t.depth - sg.depth); refs[si] != want {
+			return fmt.Errorf("segment %d (depth %d) named by %d entries, want %d", si, sg.depth, refs[si], want)
+		}
+	}
+
+	// Hash table: segments.
 	var liveBytes int64
-	for s, idx := range m.slots {
-		if idx == 0 {
-			continue
+	for si := range t.segs {
+		sg := &t.segs[si]
+		n := len(sg.slots)
+		if n < minSlots || sg.count*100 > n*maxLoadPct || sg.count >= n {
+			return fmt.Errorf("segment %d: %d keys in %d slots", si, sg.count, n)
 		}
-		if free[idx] || live[idx] {
-			return fmt.Errorf("slot %d holds free or duplicate item %d", s, idx)
-		}
-		live[idx] = true
-		it := m.slab.at(idx)
-		key := m.arena.bytes(it.ref())
-		liveBytes += int64(len(key))
-		if h := m.hash(key); h != it.hash {
-			return fmt.Errorf("item %d: stored hash %#x, key hashes to %#x", idx, it.hash, h)
-		}
-		d := m.dist(s, m.home(it.hash))
-		p := (s - 1 + n) % n
-		if prev := m.slots[p]; prev == 0 {
-			if d != 0 {
-				return fmt.Errorf("slot %d: distance %d after an empty slot", s, d)
+		inSeg := 0
+		for s, idx := range sg.slots {
+			if idx == 0 {
+				continue
 			}
-		} else if pd := m.dist(p, m.home(m.slab.at(prev).hash)); d > pd+1 {
-			return fmt.Errorf("slot %d: distance %d after distance %d (Robin Hood order)", s, d, pd)
+			inSeg++
+			if free[idx] || live[idx] {
+				return fmt.Errorf("segment %d slot %d holds free or duplicate item %d", si, s, idx)
+			}
+			live[idx] = true
+			it := m.slab.at(idx)
+			key := m.arena.bytes(it.ref())
+			liveBytes += int64(len(key))
+			if h := m.hash(key); h != it.hash {
+				return fmt.Errorf("item %d: stored hash %#x, key hashes to %#x", idx, it.hash, h)
+			}
+			if t.seg(it.hash) != si {
+				return fmt.Errorf("item %d (hash %#x) in segment %d, directory says %d", idx, it.hash, si, t.seg(it.hash))
+			}
+			d := dist(s, home(it.hash, n), n)
+			p := (s - 1 + n) % n
+			if prev := sg.slots[p]; prev == 0 {
+				if d != 0 {
+					return fmt.Errorf("segment %d slot %d: distance %d after an empty slot", si, s, d)
+				}
+			} else if pd := dist(p, home(m.slab.at(prev).hash, n), n); d > pd+1 {
+				return fmt.Errorf("segment %d slot %d: distance %d after distance %d (Robin Hood order)", si, s, d, pd)
+			}
+			if fsi, fs, fidx := m.find(key, it.hash); fsi != si || fs != s || fidx != idx {
+				return fmt.Errorf("find(%q) = (%d, %d, %d), want (%d, %d, %d)", key, fsi, fs, fidx, si, s, idx)
+			}
 		}
-		if fs, fidx := m.find(key, it.hash); fs != s || fidx != idx {
-			return fmt.Errorf("find(%q) = (%d, %d), want (%d, %d)", key, fs, fidx, s, idx)
+		if inSeg != sg.count {
+			return fmt.Errorf("segment %d holds %d items, count = %d", si, inSeg, sg.count)
 		}
 	}
 	if len(live) != m.count {
 		return fmt.Errorf("table holds %d items, count = %d", len(live), m.count)
 	}
-	if m.count > 0 && m.count >= n {
-		return fmt.Errorf("table full: %d keys in %d slots", m.count, n)
-	}
 
 	// Arena.
+	a := &m.arena
 	var used int64
-	for i, c := range m.arena.chunks {
-		if len(c) > 1<<m.arena.shift {
+	for i, c := range a.chunks {
+		if len(c) > 1<<a.shift {
 			return fmt.Errorf("arena chunk %d holds %d bytes", i, len(c))
 		}
 		used += int64(len(c))
 	}
-	if liveBytes != m.arena.live || used != m.arena.live+m.arena.dead {
-		return fmt.Errorf("arena: live %d (counted %d), dead %d, used %d", m.arena.live, liveBytes, m.arena.dead, used)
+	if liveBytes != a.live || used != a.live+a.dead {
+		return fmt.Errorf("arena: live %d (counted %d), dead %d, used %d", a.live, liveBytes, a.dead, used)
+	}
+	if n := len(a.chunks); n > 0 && a.chunks[n-1] == nil && a.from == nil {
+		return fmt.Errorf("arena: trailing free chunk %d", n-1)
+	}
+	if a.cur != -1 && (a.cur >= len(a.chunks) || a.chunks[a.cur] == nil || (a.from != nil && a.from[a.cur])) {
+		return fmt.Errorf("arena: current chunk %d is missing or being emptied", a.cur)
+	}
+	if a.from != nil && len(a.from) != len(a.chunks) {
+		return fmt.Errorf("arena: %d evacuation marks for %d chunks", len(a.from), len(a.chunks))
+	}
+	for idx := range live {
+		r := m.slab.at(idx).ref()
+		if r.len() == 0 {
+			continue
+		}
+		if c := r.pos() >> a.shift; c >= uint64(len(a.chunks)) || a.chunks[c] == nil {
+			return fmt.Errorf("item %d refers to free chunk %d", idx, c)
+		}
+		// Keys before the evacuation cursor have left the marked chunks.
+		if a.evacuating(r) && bytes.Compare(m.keyOf(idx), m.evac.key) < 0 {
+			return fmt.Errorf("item %d: key %q before the evacuation cursor %q is still in a chunk being emptied", idx, m.keyOf(idx), m.evac.key)
+		}
 	}
 
 	// Ordered view.

@@ -254,18 +254,25 @@ func TestMap_ManyKeys(t *testing.T) {
 		m.Put(key(i), ent(uint64(i+1)))
 	}
 	mustCheck(t, m)
-	if m.Len() != n || len(m.ord.blocks) < 2 {
-		t.Fatalf("Len = %d, %d blocks", m.Len(), len(m.ord.blocks))
+	if m.Len() != n || len(m.ord.blocks) < 2 || len(m.tab.segs) < 2 {
+		t.Fatalf("Len = %d, %d blocks, %d segments", m.Len(), len(m.ord.blocks), len(m.tab.segs))
 	}
-	grown := len(m.slots)
+	// Growth split segments rather than let any outgrow maxSegSlots: that
+	// bounds the work of the Put that grows one.
+	for si, sg := range m.tab.segs {
+		if len(sg.slots) > maxSegSlots {
+			t.Fatalf("segment %d has %d slots, more than %d", si, len(sg.slots), maxSegSlots)
+		}
+	}
+	grown := m.tab.slots()
 	for i := range n - 10 {
 		if _, ok := m.Delete(key(i)); !ok {
 			t.Fatalf("Delete(%s) missed", key(i))
 		}
 	}
 	mustCheck(t, m)
-	if len(m.slots) >= grown/10 {
-		t.Fatalf("table did not shrink: %d slots for %d keys", len(m.slots), m.Len())
+	if m.tab.slots() >= grown/10 {
+		t.Fatalf("table did not shrink: %d slots for %d keys", m.tab.slots(), m.Len())
 	}
 	for i := n - 10; i < n; i++ {
 		if e, ok := m.Get(key(i)); !ok || e != ent(uint64(i+1)) {
@@ -283,7 +290,7 @@ func TestMap_ArenaRewrite(t *testing.T) {
 	for i := range 1000 {
 		m.Put(key(i), ent(uint64(i+1)))
 	}
-	before := len(m.arena.chunks)
+	before := m.arena.chunksInUse()
 	for i := range 900 {
 		m.Delete(key(i))
 		mustCheck(t, m)
@@ -291,8 +298,8 @@ func TestMap_ArenaRewrite(t *testing.T) {
 	if m.arena.dead > max(m.arena.live, c.minGarbage) {
 		t.Fatalf("arena not rewritten: %d dead, %d live bytes", m.arena.dead, m.arena.live)
 	}
-	if len(m.arena.chunks) >= before/2 {
-		t.Fatalf("arena still has %d chunks (had %d)", len(m.arena.chunks), before)
+	if m.arena.chunksInUse() >= before/2 {
+		t.Fatalf("arena still has %d chunks (had %d)", m.arena.chunksInUse(), before)
 	}
 	for i := 900; i < 1000; i++ {
 		if e, ok := m.Get(key(i)); !ok || e != ent(uint64(i+1)) {
@@ -328,4 +335,208 @@ func TestMap_ConcurrentReads(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestMap_ArenaRewrite_Incremental deletes enough keys of a map too big to
+// rewrite at once, and checks that the rewrite then moves at most a step's
+// worth of keys per Put or Delete, survives the Puts, Deletes and Relocates
+// that interleave with it, and ends with the garbage gone.
+func TestMap_ArenaRewrite_Incremental(t *testing.T) {
+	tests := []struct {
+		name      string
+		n         int
+		pad       int   // key length beyond its 6 digits
+		stepBytes int64 // evacStepBytes
+		maxMoved  int   // most keys the first step may move
+	}{
+		{"short keys", 6000, 13, 16 << 10, 16}, // evacStep binds
+		{"long keys", 600, 1000, 2500, 3},      // evacStepBytes binds
+		{"one key per step", 600, 100, 1, 1},   // at least one key
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := defaultConfig()
+			c.arenaShift = 12
+			c.minGarbage = 1000
+			c.evacStep = 16
+			c.evacStepBytes = tt.stepBytes
+			c.evacSync = 100
+			m := newMap(0, c)
+			n := tt.n
+			pad := strings.Repeat("p", tt.pad)
+			key := func(i int) []byte { return fmt.Appendf(nil, "%06d%s", i, pad) }
+			model := map[string]Entry{}
+			for i := range n {
+				m.Put(key(i), ent(uint64(i+1)))
+				model[string(key(i))] = ent(uint64(i + 1))
+			}
+			chunks := m.arena.chunksInUse()
+			// Delete two keys in three (multiples of 3 stay) until the
+			// rewrite starts; next(i) is the key to delete after key i.
+			next := func(i int) int {
+				if i++; i%3 == 0 {
+					i++
+				}
+				return i
+			}
+			i := 1
+			for ; m.arena.from == nil; i = next(i) {
+				if i >= n {
+					t.Fatalf("no rewrite after deleting two thirds of the keys: %d dead bytes, %d live", m.arena.dead, m.arena.live)
+				}
+				m.Delete(key(i))
+				delete(model, string(key(i)))
+			}
+			mustCheck(t, m)
+			inFrom := 0
+			for _, b := range m.ord.blocks {
+				for _, idx := range b.items {
+					if m.arena.evacuating(m.slab.at(idx).ref()) {
+						inFrom++
+					}
+				}
+			}
+			if moved := m.Len() - inFrom; moved > tt.maxMoved {
+				t.Fatalf("the Delete that started the rewrite moved %d keys, want at most %d", moved, tt.maxMoved)
+			}
+			// Mutate while the rewrite runs: new keys, replaced keys,
+			// relocations, more deletes.
+			ops := 0
+			for ; m.arena.from != nil; ops++ {
+				switch k := key(n + ops); ops % 4 {
+				case 0:
+					m.Put(k, ent(uint64(n+ops+1)))
+					model[string(k)] = ent(uint64(n + ops + 1))
+				case 1:
+					old := key(ops * 7 % (n / 3) * 3) // multiples of 3 are still there
+					e := model[string(old)]
+					e.Pos++
+					if !m.Relocate(old, e.Offset, e) {
+						t.Fatalf("Relocate(%s) failed", old)
+					}
+					model[string(old)] = e
+					m.Put(old, e) // Relocate takes no step; Put does
+				case 2, 3:
+					if i < n {
+						m.Delete(key(i))
+						delete(model, string(key(i)))
+						i = next(i)
+					} else {
+						m.Put(key(0), model[string(key(0))])
+					}
+				}
+				if ops%50 == 0 {
+					mustCheck(t, m)
+				}
+			}
+			mustCheck(t, m)
+			if least := m.Len() / tt.maxMoved / 2; ops < least {
+				t.Fatalf("the rewrite took %d operations, want at least %d at %d keys a step", ops, least, tt.maxMoved)
+			}
+			if m.arena.dead > m.arena.live {
+				t.Fatalf("after the rewrite: %d dead bytes, %d live", m.arena.dead, m.arena.live)
+			}
+			if got := m.arena.chunksInUse(); got >= chunks {
+				t.Fatalf("arena holds %d chunks, had %d before the deletes", got, chunks)
+			}
+			if m.Len() != len(model) {
+				t.Fatalf("Len = %d, model has %d", m.Len(), len(model))
+			}
+			for k, want := range model {
+				if e, ok := m.Get([]byte(k)); !ok || e != want {
+					t.Fatalf("Get(%s) = %+v, %v; want %+v", k, e, ok, want)
+				}
+			}
+		})
+	}
+}
+
+// TestMap_ConcurrentReads_MidRewrite runs readers while an arena rewrite
+// is half done: reads must neither advance it nor trip over it (with
+// -race, this proves they write nothing).
+func TestMap_ConcurrentReads_MidRewrite(t *testing.T) {
+	c := defaultConfig()
+	c.arenaShift = 12
+	c.minGarbage = 1000
+	c.evacStep = 1
+	c.evacSync = 0
+	m := newMap(0, c)
+	const n = 5000
+	for i := range n {
+		m.Put(fmt.Appendf(nil, "k%05d", i), ent(uint64(i+1)))
+	}
+	for i := 1; m.arena.from == nil; i++ {
+		if i >= n {
+			t.Fatal("no rewrite after deleting two thirds of the keys")
+		}
+		if i%3 != 0 {
+			m.Delete(fmt.Appendf(nil, "k%05d", i))
+		}
+	}
+	cursor := string(m.evac.key)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 2000 {
+				k := fmt.Appendf(nil, "k%05d", (i*31+g)%(n/3)*3) // multiples of 3 stay
+				if _, ok := m.Get(k); !ok {
+					t.Errorf("Get(%s) missed", k)
+					return
+				}
+				n := 0
+				m.Ascend(k, nil, func([]byte, Entry) bool { n++; return n < 10 })
+			}
+		})
+	}
+	wg.Wait()
+	if m.arena.from == nil || string(m.evac.key) != cursor {
+		t.Fatal("reads advanced the arena rewrite")
+	}
+	mustCheck(t, m)
+}
+
+func TestGrowCap(t *testing.T) {
+	const size = 1024
+	tests := []struct {
+		name            string
+		cur, need, want int
+	}{
+		{"doubles", 64, 65, 128},
+		{"fits the need", 64, 200, 200},
+		{"up to a quarter", 128, 129, 256},
+		{"past a quarter goes full", 256, 257, size},
+		{"need past a quarter", 16, 300, size},
+		{"full stays full", size, size, size},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := growCap(tt.cur, tt.need, size); got != tt.want {
+				t.Fatalf("growCap(%d, %d, %d) = %d, want %d", tt.cur, tt.need, size, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestMap_SizeHint_NoGrowth loads exactly the hinted number of keys into
+// New(hint): with a right hint, no segment may resize or split.
+func TestMap_SizeHint_NoGrowth(t *testing.T) {
+	for _, n := range []int{1, 100, 5000, 60000} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			m := New(n)
+			segs := slices.Clone(m.tab.segs)
+			var buf [16]byte
+			for i := range uint64(n) {
+				m.Put(randomKey(&buf, i), ent(i+1))
+			}
+			if len(m.tab.segs) != len(segs) {
+				t.Fatalf("%d segments after %d Puts, %d before", len(m.tab.segs), n, len(segs))
+			}
+			for si := range segs {
+				if len(m.tab.segs[si].slots) != len(segs[si].slots) {
+					t.Fatalf("segment %d resized from %d to %d slots", si, len(segs[si].slots), len(m.tab.segs[si].slots))
+				}
+			}
+			mustCheck(t, m)
+		})
+	}
 }

@@ -10,10 +10,12 @@ import (
 )
 
 // mapMachine runs a Map against a model: a Go map plus its sorted keys.
-// The Map is built with tiny chunks, blocks and garbage thresholds, and
-// sometimes a hash with almost no bits, so that a few dozen keys reach block
-// splits and merges, chunk ends, arena rewrites, table resizes, wrapped
-// probe clusters and full-hash collisions.
+// The Map is built with tiny chunks, blocks, segments and garbage
+// thresholds, and sometimes a hash with almost no bits, so that a few dozen
+// keys reach block splits and merges, chunk ends, segment resizes and
+// splits, directory doubling, wrapped probe clusters, full-hash collisions,
+// and arena rewrites both at once and spread over many Puts and Deletes
+// that interleave with them.
 type mapMachine struct {
 	m      *Map
 	model  map[string]Entry
@@ -35,11 +37,16 @@ func keyGen() *rapid.Generator[[]byte] {
 
 func modelConfig(t *rapid.T) config {
 	return config{
-		arenaShift: uint(rapid.IntRange(4, 6).Draw(t, "arenaShift")), // 16..64-byte chunks; keys are <= 11 bytes
-		slabShift:  uint(rapid.IntRange(1, 4).Draw(t, "slabShift")),
-		maxBlock:   rapid.IntRange(4, 9).Draw(t, "maxBlock"),
-		minGarbage: int64(rapid.IntRange(0, 64).Draw(t, "minGarbage")),
-		hashMask:   rapid.SampledFrom([]uint32{^uint32(0), ^uint32(0), 0xe0000000, 0x3, 0}).Draw(t, "hashMask"),
+		arenaShift:    uint(rapid.IntRange(4, 6).Draw(t, "arenaShift")), // 16..64-byte chunks; keys are <= 11 bytes
+		slabShift:     uint(rapid.IntRange(1, 4).Draw(t, "slabShift")),
+		maxBlock:      rapid.IntRange(4, 9).Draw(t, "maxBlock"),
+		maxSeg:        rapid.SampledFrom([]int{minSlots, 12, 32, maxSegSlots}).Draw(t, "maxSeg"),
+		minGarbage:    int64(rapid.IntRange(0, 64).Draw(t, "minGarbage")),
+		evacSync:      rapid.SampledFrom([]int{0, 5, 1 << 20}).Draw(t, "evacSync"),
+		evacSyncBytes: rapid.SampledFrom([]int64{0, 40, 1 << 20}).Draw(t, "evacSyncBytes"),
+		evacStep:      rapid.IntRange(1, 4).Draw(t, "evacStep"),
+		evacStepBytes: rapid.SampledFrom([]int64{1, 8, 1 << 20}).Draw(t, "evacStepBytes"),
+		hashMask:      rapid.SampledFrom([]uint32{^uint32(0), ^uint32(0), 0xe0000000, 0x3, 0}).Draw(t, "hashMask"),
 	}
 }
 

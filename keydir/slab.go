@@ -55,8 +55,8 @@ type slab struct {
 	nfree int    // Invariant: nfree == length of the free list
 }
 
-// firstSlabItems is the first chunk's starting size, doubled up to a full
-// chunk, so a small Map does not pay for a whole chunk.
+// firstSlabItems is the first chunk's starting size, grown by growCap up to
+// a full chunk, so a small Map does not pay for a whole chunk.
 const firstSlabItems = 64
 
 func (s *slab) at(idx uint32) *item {
@@ -90,14 +90,15 @@ func (s *slab) alloc() uint32 {
 			s.chunks[0] = s.chunks[0][:1] // reserve index 0
 		}
 	}
-	c := s.chunks[last]
-	if len(c) == cap(c) {
-		grown := make([]item, len(c), min(size, 2*cap(c)))
+	if c := s.chunks[last]; len(c) == cap(c) {
+		grown := make([]item, len(c), growCap(cap(c), len(c)+1, size))
 		copy(grown, c)
-		c = grown
+		s.chunks[last] = grown
 	}
-	idx := uint32(last)<<s.shift | uint32(len(c))
-	s.chunks[last] = append(c, item{})
+	idx := uint32(last)<<s.shift | uint32(len(s.chunks[last]))
+	// Appending in place lets the compiler store only the length: no
+	// write barrier per item while the GC runs.
+	s.chunks[last] = append(s.chunks[last], item{})
 	return idx
 }
 
