@@ -86,11 +86,14 @@ func (db *DB) gather() {
 	}
 	deadline := time.Now().Add(gatherMax)
 	prev := db.log.Next()
+	idle := 0
 	for time.Now().Before(deadline) {
 		runtime.Gosched()
 		cur := db.log.Next()
-		if cur == prev && db.gc.arriving.Load() == 0 {
-			return
+		if cur != prev || db.gc.arriving.Load() > 0 {
+			idle = 0
+		} else if idle++; idle == 2 {
+			return // two quiet rounds: everyone else is waiting
 		}
 		prev = cur
 	}
