@@ -217,3 +217,26 @@ func TestDB_Concurrent(t *testing.T) {
 		t.Fatalf("next offset %d, want %d", got, want)
 	}
 }
+
+func TestDB_AfterClose(t *testing.T) {
+	db := testutil.OpenDB(t, &engine.Options{Sync: engine.SyncNever})
+	if _, err := db.Put([]byte("k"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, op := range map[string]func() error{
+		"put":      func() error { _, err := db.Put([]byte("k"), []byte("v")); return err },
+		"get":      func() error { _, err := db.Get([]byte("k")); return err },
+		"delete":   func() error { _, err := db.Delete([]byte("k")); return err },
+		"scan":     func() error { _, err := db.Scan(engine.ScanOptions{}); return err },
+		"readfrom": func() error { _, _, err := db.ReadFrom(0, 1); return err },
+		"sync":     func() error { return db.Sync() },
+		"close":    func() error { return db.Close() },
+	} {
+		if err := op(); !errors.Is(err, engine.ErrClosed) {
+			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
+		}
+	}
+}

@@ -55,6 +55,13 @@ func (db *DB) Scan(o ScanOptions) (ScanResult, error) {
 		}
 		// One more than wanted tells whether the range goes on.
 		p := db.collect(start, end, want+1)
+		if p.gone {
+			p.release()
+			if db.closed.Load() {
+				return ScanResult{}, ErrClosed
+			}
+			return ScanResult{}, fmt.Errorf("%w: a segment of the keydir is gone", ErrCorrupt)
+		}
 		items, err := p.read(o.KeysOnly, now, min(want, len(p.entries)))
 		p.release()
 		if err != nil {
@@ -112,6 +119,7 @@ type page struct {
 	entries []scanned
 	held    []*segment.Segment
 	sink    byte // keeps the compiler from dropping the touch loads
+	gone    bool // a segment could not be referenced (the DB was closed)
 }
 
 // collect copies up to n entries from [start, end) under the keydir read
@@ -126,7 +134,10 @@ func (db *DB) collect(start, end []byte, n int) *page {
 		}
 		s := p.segment(db.log, e.Seg)
 		if s == nil {
-			return true // cannot happen under the lock; skip rather than crash
+			// Only after Close: under the lock no compaction retires a
+			// segment the keydir points into.
+			p.gone = true
+			return false
 		}
 		keys = append(keys, k...)
 		p.entries = append(p.entries, scanned{key: k, e: e, seg: s})
