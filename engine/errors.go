@@ -53,6 +53,7 @@ type CASError struct {
 	Current  uint64 // the key's current offset; 0 when absent
 }
 
+// Error describes the failure.
 func (e *CASError) Error() string {
 	return fmt.Sprintf("engine: compare-and-swap expected offset %d, key is at %d", e.Expected, e.Current)
 }

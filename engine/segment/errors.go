@@ -27,6 +27,7 @@ type OffsetError struct {
 	Next      uint64 // the offset the next append will get (high-water mark)
 }
 
+// Error describes the failure.
 func (e *OffsetError) Error() string {
 	return fmt.Sprintf("segment: offset %d out of range [%d, %d)", e.Requested, e.Earliest, e.Next)
 }
@@ -43,6 +44,7 @@ type FileError struct {
 	Err      error
 }
 
+// Error describes the failure.
 func (e *FileError) Error() string {
 	if e.Position >= 0 {
 		return fmt.Sprintf("%s %s at position %d: %v", e.Op, e.Path, e.Position, e.Err)
