@@ -98,13 +98,20 @@ func Open(dir string, opts *Options) (*DB, error) {
 		l.Close()
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
+	// Records a crashed process left in the page cache are made durable
+	// before anything is acknowledged on top of them.
+	durable, err := l.Sync()
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("open %s: %w", dir, err)
+	}
 	db.kd.m = m
 	db.kd.live = make(map[uint32]int64)
 	m.Ascend(nil, nil, func(_ []byte, e keydir.Entry) bool {
 		db.kd.live[e.Seg] += int64(e.Size)
 		return true
 	})
-	db.gc.durable = l.Next() - 1 // what Open found is on disk
+	db.gc.durable = durable
 	if o.Sync == SyncInterval {
 		ctx, cancel := context.WithCancel(context.Background())
 		db.bg.cancel = cancel

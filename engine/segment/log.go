@@ -148,7 +148,7 @@ func open(dir string, o Options, lock *os.File) (*Log, error) {
 	var unsealed []*Segment
 	for i, base := range bases {
 		last := i == len(bases)-1
-		oo := openOptions{id: l.mu.nextID, last: last}
+		oo := openOptions{id: l.mu.nextID, last: last, preallocated: o.SegmentBytes}
 		if last {
 			oo.capacity = o.SegmentBytes
 		}
@@ -158,10 +158,27 @@ func open(dir string, o Options, lock *os.File) (*Log, error) {
 			return nil, fmt.Errorf("open segment %d: %w", base, err)
 		}
 		l.mu.nextID++
+		if s.torn {
+			// A machine crash tore this segment before it was synced:
+			// the later segments hold only records no Sync covered.
+			// Drop them and go on appending here.
+			if s, err = l.resumeTorn(s, bases[i+1:]); err != nil {
+				closeAll(v.segs)
+				return nil, err
+			}
+			v.segs = append(v.segs, s)
+			v.byID[s.id] = s
+			break
+		}
 		v.segs = append(v.segs, s)
 		v.byID[s.id] = s
 		if !last && (s.recovered || s.hints == nil && o.Hints || !fileSizeIs(s.f, s.Size())) {
 			unsealed = append(unsealed, s)
+		}
+		if !last && s.recovered {
+			// What the scan found may be in the page cache only (a
+			// crashed process): the next Sync makes it durable.
+			l.mu.unsynced = append(l.mu.unsynced, s)
 		}
 	}
 	if len(v.segs) == 0 {
@@ -193,6 +210,30 @@ func open(dir string, o Options, lock *os.File) (*Log, error) {
 		l.sealer.wake <- struct{}{}
 	}
 	return l, nil
+}
+
+// resumeTorn removes the segments after a torn older segment s and reopens
+// s as the active one.
+func (l *Log) resumeTorn(s *Segment, later []uint64) (*Segment, error) {
+	l.opts.Logger.Warn("torn segment before newer ones: dropping records no sync covered",
+		"segment", s.Path(LogExt), "next_offset", s.LastOffset()+1, "dropped_segments", len(later))
+	s.Release()
+	for _, base := range later {
+		for _, ext := range []string{LogExt, IndexExt, HintExt} {
+			if err := os.Remove(Path(l.dir, base, ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, err
+			}
+		}
+	}
+	if err := syncDir(l.dir); err != nil {
+		return nil, err
+	}
+	ns, err := openSegment(l.dir, s.base, openOptions{id: l.mu.nextID, capacity: l.opts.SegmentBytes, last: true})
+	if err != nil {
+		return nil, fmt.Errorf("open segment %d: %w", s.base, err)
+	}
+	l.mu.nextID++
+	return ns, nil
 }
 
 func fileSizeIs(f *os.File, size int64) bool {
@@ -352,15 +393,29 @@ func (l *Log) Append(recs []Record, locs []Loc) error {
 // replaced rather than sealed. Caller holds mu.
 func (l *Log) rollLocked(base uint64, minBytes int64) (*Segment, error) {
 	old := l.mu.active
+	capacity := max(l.opts.SegmentBytes, minBytes)
+	var s *Segment
+	var err error
 	if old.Size() == 0 {
-		base = old.base
-		old.retired.Store(true)
-	}
-	s, err := l.createLocked(base, max(l.opts.SegmentBytes, minBytes))
-	if err != nil {
-		if old.Size() == 0 {
-			old.retired.Store(false)
+		// Too small even for one record: reopen the same (empty) files
+		// bigger. Nothing is removed, so a failure leaves old as it was.
+		s, err = openSegment(l.dir, old.base, openOptions{id: l.mu.nextID, capacity: capacity, last: true})
+		if err == nil {
+			l.mu.nextID++
+			old.retired.Store(true)
 		}
+	} else {
+		s, err = l.createLocked(base, capacity)
+		if err != nil {
+			// Leave no empty file at base behind: on reopen it would
+			// become the active segment below offsets already written
+			// to old.
+			for _, ext := range []string{LogExt, IndexExt, HintExt} {
+				_ = os.Remove(Path(l.dir, base, ext))
+			}
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("roll segment at offset %d: %w", base, err)
 	}
 	cur := l.v.Load()

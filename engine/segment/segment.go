@@ -75,6 +75,10 @@ type Segment struct {
 	// recovered is set by Open when the segment was scanned rather than
 	// trusted: its files need a seal pass (cut, fsync, hints). Immutable.
 	recovered bool
+	// torn is set by Open when an older (not newest) segment ended in a
+	// torn record: it was never synced whole, so no later record was
+	// acknowledged (Sync flushes older segments first). Immutable.
+	torn bool
 }
 
 // ID returns the segment's process-local id.
@@ -408,6 +412,9 @@ type openOptions struct {
 	id       uint32
 	capacity int64 // bytes to map for appends; 0 opens sealed (map the file as it is)
 	last     bool  // the newest segment: a torn tail is expected, not corruption
+	// preallocated is the size an older segment's file still has if its
+	// seal never cut it to its contents (the log's SegmentBytes).
+	preallocated int64
 }
 
 // openSegment opens (creating if absent) the segment with base offset base.
@@ -477,7 +484,7 @@ func openSegment(dir string, base uint64, o openOptions) (*Segment, error) {
 				return nil, err
 			}
 		}
-		if err := s.recover(fileSize, o.last); err != nil {
+		if err := s.recover(fileSize, o); err != nil {
 			return nil, err
 		}
 		s.recovered = true
@@ -526,7 +533,8 @@ func (s *Segment) checkIndex(logSize int64) bool {
 }
 
 // recover rebuilds the index by scanning the .log from the start.
-func (s *Segment) recover(fileSize int64, last bool) error {
+func (s *Segment) recover(fileSize int64, o openOptions) error {
+	last := o.last
 	var (
 		pos, i int64
 		prev   uint64
@@ -540,7 +548,16 @@ func (s *Segment) recover(fileSize int64, last bool) error {
 		}
 		if err != nil {
 			if !last && !allZero(s.data[pos:fileSize]) {
-				return s.corrupt("recover segment", pos, err)
+				// An older segment may only be torn if it was never
+				// synced whole: its seal never finished (no hint, file
+				// still at its preallocated size) and nothing valid
+				// follows the tear. Anything else is corruption of data
+				// that may have been acknowledged.
+				unsealed := s.hints == nil && o.preallocated > 0 && fileSize >= o.preallocated
+				if !unsealed || resyncs(s.data[pos:fileSize], prev) {
+					return s.corrupt("recover segment", pos, err)
+				}
+				s.torn = true
 			}
 			// A torn or preallocated tail: zero it so it cannot be
 			// mistaken for records later.
@@ -563,6 +580,18 @@ func (s *Segment) recover(fileSize int64, last bool) error {
 		s.hints = nil
 	}
 	return nil
+}
+
+// resyncs reports whether a valid record with an offset above prev starts
+// anywhere in b after its first byte: damage followed by good records is
+// corruption in the middle, not a torn tail.
+func resyncs(b []byte, prev uint64) bool {
+	for i := 1; i+HeaderSize <= len(b); i++ {
+		if r, _, err := DecodeRecord(b[i:]); err == nil && r.Offset > prev {
+			return true
+		}
+	}
+	return false
 }
 
 func allZero(b []byte) bool {
