@@ -68,9 +68,13 @@
 // the last record only); any other segment is scanned record by record,
 // rebuilding its index. In the newest segment the scan stops at the first
 // record that does not verify and the rest is zeroed (a torn tail). In an
-// older segment only a zero tail may follow the records; anything else is
-// corruption, reported as a *FileError with the file and position, and is
-// never served as data.
+// older segment a zero tail may follow the records; a torn tail is accepted
+// only if the segment's seal never finished (no hint, file still at its
+// preallocated size) and no valid record follows the tear: such a segment
+// was never synced whole, so (Sync flushes older segments first) no record
+// after it was acknowledged, and Open cuts the log there, dropping the newer
+// segments. Anything else is corruption, reported as a *FileError with the
+// file and position, and is never served as data.
 //
 // # Concurrency
 //
