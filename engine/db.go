@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -133,11 +134,12 @@ func (db *DB) Close() error {
 		db.bg.cancel()
 		db.bg.wg.Wait()
 	}
-	// Wait for readers: they hold kd.RLock while acquiring segments, and
-	// their segment references keep mappings alive until they finish.
-	db.kd.Lock()
-	db.kd.Unlock()
-	return db.log.Close()
+	// Make every record appended so far durable through group commit, so
+	// writers still waiting for their fsync are answered truthfully
+	// (success) before the log goes away. Readers holding segment
+	// references keep their mappings until they release them.
+	err := db.syncTo(db.log.Next() - 1)
+	return errors.Join(err, db.log.Close())
 }
 
 // Dir returns the store's directory.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -237,6 +238,54 @@ func TestDB_AfterClose(t *testing.T) {
 	} {
 		if err := op(); !errors.Is(err, engine.ErrClosed) {
 			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
+		}
+	}
+}
+
+// TestDB_CloseWithWritersWaiting closes the DB while durable writers are
+// in flight: each Put either succeeds, and its value survives a reopen, or
+// returns ErrClosed; none is told the DB failed.
+func TestDB_CloseWithWritersWaiting(t *testing.T) {
+	dir := t.TempDir()
+	db, err := engine.Open(dir, &engine.Options{Sync: engine.SyncAlways})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers = 8
+	acked := make([][]string, writers)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				k := fmt.Sprintf("w%d-%d", w, i)
+				_, err := db.Put([]byte(k), []byte(k))
+				if errors.Is(err, engine.ErrClosed) {
+					return
+				}
+				if err != nil {
+					t.Errorf("put %s: %v", k, err)
+					return
+				}
+				acked[w] = append(acked[w], k)
+			}
+		}()
+	}
+	// Close once writes are flowing, so some are waiting for an fsync.
+	for deadline := time.Now().Add(10 * time.Second); db.NextOffset() < 50 && time.Now().Before(deadline); {
+		runtime.Gosched()
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	wg.Wait()
+	db = testutil.OpenDBAt(t, dir, nil)
+	for _, ks := range acked {
+		for _, k := range ks {
+			if it, err := db.Get([]byte(k)); err != nil || string(it.Value) != k {
+				t.Fatalf("acknowledged %s lost: %v", k, err)
+			}
 		}
 	}
 }
