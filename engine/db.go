@@ -47,8 +47,12 @@ type DB struct {
 	// writeMu serializes writes, so that the keydir changes in log order.
 	// It guards recs and locs (scratch space for one write).
 	writeMu sync.Mutex
-	recs    [1]segment.Record
-	locs    [1]segment.Loc
+	recs    []segment.Record
+	locs    []segment.Loc
+
+	// appended is closed (and cleared) after records are appended, waking
+	// Wait; nil while nobody waits.
+	appended atomic.Pointer[chan struct{}]
 
 	kd struct {
 		sync.RWMutex // guards m and live; held for lookups and updates only, never across I/O
@@ -139,6 +143,7 @@ func (db *DB) Close() error {
 	// (success) before the log goes away. Readers holding segment
 	// references keep their mappings until they release them.
 	err := db.syncTo(db.log.Next() - 1)
+	db.wake()
 	return errors.Join(err, db.log.Close())
 }
 
@@ -215,53 +220,120 @@ func (db *DB) put(key, value []byte, expiry int64) (uint64, error) {
 
 // write runs prepare under writeMu (it may check the key's current state;
 // it returns the record to append or why nothing is written), appends the
-// record, and waits until it is durable as Options.Sync says. Every write
-// goes through here.
+// record, and waits until it is durable as Options.Sync says. Every
+// single-record write goes through here.
 func (db *DB) write(prepare func() (segment.Record, error)) (uint64, error) {
-	db.gc.arriving.Add(1)
-	db.writeMu.Lock()
-	r, err := prepare()
-	var off uint64
-	if err == nil {
-		off, err = db.writeLocked(&r)
-	}
-	db.writeMu.Unlock()
-	db.gc.arriving.Add(-1)
-	if err != nil {
-		return 0, err
-	}
-	return off, db.waitDurable(off)
+	var first uint64
+	err := db.writeBatch(func(add func(segment.Record)) error {
+		r, err := prepare()
+		if err == nil {
+			add(r)
+		}
+		return err
+	}, &first)
+	return first, err
 }
 
-// writeLocked appends r and applies it to the keydir. Caller holds
-// writeMu.
-func (db *DB) writeLocked(r *segment.Record) (uint64, error) {
+// writeBatch runs prepare under writeMu; prepare may check the current
+// state and calls add for each record to append (in order), or returns why
+// nothing is written. The records are appended as one batch, their offsets
+// are contiguous, and writeBatch waits until they are durable as
+// Options.Sync says. It stores the first record's offset in *first.
+func (db *DB) writeBatch(prepare func(add func(segment.Record)) error, first *uint64) error {
+	db.gc.arriving.Add(1)
+	db.writeMu.Lock()
+	db.recs = db.recs[:0]
+	err := prepare(func(r segment.Record) { db.recs = append(db.recs, r) })
+	var last uint64
+	if err == nil && len(db.recs) > 0 {
+		*first, last, err = db.writeLocked()
+	}
+	clear(db.recs) // drop references to caller memory
+	db.writeMu.Unlock()
+	db.gc.arriving.Add(-1)
+	if err != nil || last == 0 {
+		return err
+	}
+	return db.waitDurable(last)
+}
+
+// writeLocked appends db.recs and applies them to the keydir, and returns
+// the first and last offsets. Caller holds writeMu.
+func (db *DB) writeLocked() (first, last uint64, err error) {
 	if err := db.writable(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	db.recs[0] = *r
-	err := db.log.Append(db.recs[:], db.locs[:])
-	off, loc := db.recs[0].Offset, db.locs[0]
-	db.recs[0] = segment.Record{} // drop references to caller memory
-	if err != nil {
-		return 0, err
+	if cap(db.locs) < len(db.recs) {
+		db.locs = make([]segment.Loc, len(db.recs))
 	}
-	if len(r.Key) > 0 {
-		db.kd.Lock()
+	locs := db.locs[:len(db.recs)]
+	clear(locs)
+	// A failed roll midway leaves the records before it written (their
+	// locs filled in): the keydir follows them, and the error is returned.
+	err = db.log.Append(db.recs, locs)
+	db.kd.Lock()
+	for i := range db.recs {
+		r, loc := &db.recs[i], locs[i]
+		if loc.Size == 0 {
+			break
+		}
+		if len(r.Key) == 0 {
+			continue
+		}
 		var old keydir.Entry
 		var had bool
 		if r.Flags&segment.FlagTombstone != 0 {
 			old, had = db.kd.m.Delete(r.Key)
 		} else {
-			old, had = db.kd.m.Put(r.Key, keydir.Entry{Offset: off, Seg: loc.Seg, Pos: loc.Pos, Size: loc.Size, Flags: uint8(r.Flags)})
+			old, had = db.kd.m.Put(r.Key, keydir.Entry{Offset: r.Offset, Seg: loc.Seg, Pos: loc.Pos, Size: loc.Size, Flags: uint8(r.Flags)})
 			db.kd.live[loc.Seg] += int64(loc.Size)
 		}
 		if had {
 			db.kd.live[old.Seg] -= int64(old.Size)
 		}
-		db.kd.Unlock()
 	}
-	return off, nil
+	db.kd.Unlock()
+	db.wake()
+	if err != nil {
+		return 0, 0, err
+	}
+	return db.recs[0].Offset, db.recs[len(db.recs)-1].Offset, nil
+}
+
+// wake wakes every Wait.
+func (db *DB) wake() {
+	if ch := db.appended.Swap(nil); ch != nil {
+		close(*ch)
+	}
+}
+
+// Wait returns once a record at or after offset may be read (NextOffset()
+// > offset), or with ctx's error, or ErrClosed when the DB closes. It
+// wakes on append; it does not poll.
+func (db *DB) Wait(ctx context.Context, offset uint64) error {
+	for {
+		ch := db.appended.Load()
+		if ch == nil {
+			c := make(chan struct{})
+			if !db.appended.CompareAndSwap(nil, &c) {
+				continue
+			}
+			ch = &c
+		}
+		// Checked after the channel is in place: an append after this
+		// check closes it.
+		if db.closed.Load() {
+			return ErrClosed
+		}
+		if db.log.Next() > offset {
+			return nil
+		}
+		select {
+		case <-*ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // Delete writes a tombstone for key and returns its offset. A key with no
@@ -345,6 +417,30 @@ func (db *DB) Produce(value []byte) (uint64, error) {
 	return db.write(func() (segment.Record, error) {
 		return segment.Record{Timestamp: db.now(), Value: value}, nil
 	})
+}
+
+// ProduceBatch appends keyless records, one per value, as one batch: one
+// append and (under SyncAlways) one shared fsync. Their offsets are
+// contiguous; it returns the first. Nothing is written if any value is
+// refused.
+func (db *DB) ProduceBatch(values [][]byte) (uint64, error) {
+	if len(values) == 0 {
+		return 0, fmt.Errorf("%w: empty batch", ErrBadRange)
+	}
+	for i, v := range values {
+		if err := db.checkValue(v); err != nil {
+			return 0, fmt.Errorf("value %d: %w", i, err)
+		}
+	}
+	var first uint64
+	err := db.writeBatch(func(add func(segment.Record)) error {
+		now := db.now()
+		for _, v := range values {
+			add(segment.Record{Timestamp: now, Value: v})
+		}
+		return nil
+	}, &first)
+	return first, err
 }
 
 // Get returns key's live value. The value is a copy the caller owns.
