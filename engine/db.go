@@ -55,13 +55,22 @@ type DB struct {
 	appended atomic.Pointer[chan struct{}]
 
 	kd struct {
-		sync.RWMutex // guards m and live; held for lookups and updates only, never across I/O
+		sync.RWMutex // guards m and acct; held for lookups and updates only, never across I/O
 		m            *keydir.Map
-		// live is the number of bytes of keyed records the keydir points
-		// at, per segment id. Invariant: live[s] = sum of Size over the
+		// acct holds per segment id what compaction needs to estimate
+		// dead bytes. Invariant: acct[s].live = sum of Size over the
 		// entries of m with Seg == s.
-		live map[uint32]int64
+		acct map[uint32]*segAcct
 	}
+
+	// compactMu serializes merges (background and Compact).
+	compactMu sync.Mutex
+	compacted struct {
+		merges, reclaimed atomic.Int64
+		lastError         atomic.Pointer[string]
+	}
+	// mergeHook, if set (tests), runs at each step of a merge.
+	mergeHook func(segment.MergeStep) error
 
 	gc groupCommit
 
@@ -70,6 +79,7 @@ type DB struct {
 	failure atomic.Pointer[error]
 
 	bg struct {
+		ctx    context.Context // ends at Close
 		cancel context.CancelFunc
 		wg     sync.WaitGroup
 	}
@@ -98,7 +108,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 	}
 	db := &DB{dir: dir, opts: o, log: l}
 	db.gc.init()
-	m, err := loadKeydir(l, o.Clock().UnixNano())
+	ld, err := loadKeydir(l, o.Clock().UnixNano())
 	if err != nil {
 		l.Close()
 		return nil, fmt.Errorf("open %s: %w", dir, err)
@@ -110,18 +120,22 @@ func Open(dir string, opts *Options) (*DB, error) {
 		l.Close()
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
-	db.kd.m = m
-	db.kd.live = make(map[uint32]int64)
-	m.Ascend(nil, nil, func(_ []byte, e keydir.Entry) bool {
-		db.kd.live[e.Seg] += int64(e.Size)
+	db.kd.m = ld.m
+	db.kd.acct = ld.acct
+	ld.m.Ascend(nil, nil, func(_ []byte, e keydir.Entry) bool {
+		db.acct(e.Seg).addLive(e)
 		return true
 	})
 	db.gc.durable = durable
+	ctx, cancel := context.WithCancel(context.Background())
+	db.bg.ctx, db.bg.cancel = ctx, cancel
 	if o.Sync == SyncInterval {
-		ctx, cancel := context.WithCancel(context.Background())
-		db.bg.cancel = cancel
 		db.bg.wg.Add(1)
 		go db.syncEvery(ctx, o.SyncInterval)
+	}
+	if !o.Compaction.Disabled {
+		db.bg.wg.Add(1)
+		go db.compactEvery(ctx, o.Compaction.Interval)
 	}
 	return db, nil
 }
@@ -134,10 +148,11 @@ func (db *DB) Close() error {
 	if db.closed.Swap(true) {
 		return ErrClosed
 	}
-	if db.bg.cancel != nil {
-		db.bg.cancel()
-		db.bg.wg.Wait()
-	}
+	db.bg.cancel()
+	db.bg.wg.Wait()
+	// A Compact call in flight ends at its next step (it sees closed).
+	db.compactMu.Lock()
+	defer db.compactMu.Unlock()
 	// Make every record appended so far durable through group commit, so
 	// writers still waiting for their fsync are answered truthfully
 	// (success) before the log goes away. Readers holding segment
@@ -181,10 +196,11 @@ func (db *DB) writable() error {
 	return nil
 }
 
-// fail puts the DB in the failed state after an fsync error.
+// fail puts the DB in the failed state after an fsync error (or a broken
+// invariant).
 func (db *DB) fail(err error) {
 	if db.failure.CompareAndSwap(nil, &err) {
-		db.opts.Logger.Error("fsync failed; refusing writes until reopened", "err", err)
+		db.opts.Logger.Error("store failed; refusing writes until reopened", "err", err)
 	}
 }
 
@@ -284,12 +300,18 @@ func (db *DB) writeLocked() (first, last uint64, err error) {
 		var had bool
 		if r.Flags&segment.FlagTombstone != 0 {
 			old, had = db.kd.m.Delete(r.Key)
+			db.acct(loc.Seg).tomb += int64(loc.Size)
 		} else {
-			old, had = db.kd.m.Put(r.Key, keydir.Entry{Offset: r.Offset, Seg: loc.Seg, Pos: loc.Pos, Size: loc.Size, Flags: uint8(r.Flags)})
-			db.kd.live[loc.Seg] += int64(loc.Size)
+			e := keydir.Entry{Offset: r.Offset, Seg: loc.Seg, Pos: loc.Pos, Size: loc.Size, Flags: uint8(r.Flags)}
+			old, had = db.kd.m.Put(r.Key, e)
+			a := db.acct(loc.Seg)
+			a.addLive(e)
+			if r.Expiry != 0 {
+				a.expiring(r.Expiry)
+			}
 		}
 		if had {
-			db.kd.live[old.Seg] -= int64(old.Size)
+			db.acct(old.Seg).removeLive(old)
 		}
 	}
 	db.kd.Unlock()

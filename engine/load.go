@@ -14,7 +14,7 @@ import (
 // is k-way merged into one sorted stream and bulk-loaded with no sorting
 // and no per-key tree insert; only the segments after that run (normally
 // just the newest, after a crash) are scanned record by record.
-func loadKeydir(l *segment.Log, now int64) (*keydir.Map, error) {
+func loadKeydir(l *segment.Log, now int64) (*loaded, error) {
 	segs := l.Segments()
 	defer func() {
 		for _, s := range segs {
@@ -29,10 +29,12 @@ func loadKeydir(l *segment.Log, now int64) (*keydir.Map, error) {
 		total += segs[run].Hints().Len()
 		run++
 	}
-	m, err := mergeHints(segs[:run], now, total)
+	ld := &loaded{acct: make(map[uint32]*segAcct)}
+	m, err := mergeHints(segs[:run], now, total, ld)
 	if err != nil {
 		return nil, err
 	}
+	ld.m = m
 	for _, s := range segs[:run] {
 		s.DropHints()
 	}
@@ -41,6 +43,7 @@ func loadKeydir(l *segment.Log, now int64) (*keydir.Map, error) {
 			if len(r.Key) == 0 {
 				return nil
 			}
+			ld.note(s.ID(), r.Flags, int64(r.Size()), r.Expiry)
 			if r.Tombstone() || r.Expired(now) {
 				m.Delete(r.Key)
 				return nil
@@ -52,7 +55,30 @@ func loadKeydir(l *segment.Log, now int64) (*keydir.Map, error) {
 			return nil, fmt.Errorf("scan segment %d: %w", s.Base(), err)
 		}
 	}
-	return m, nil
+	return ld, nil
+}
+
+// loaded is what loadKeydir builds: the keydir, and per segment the
+// tombstone bytes and earliest expiry it saw (live bytes are counted from
+// the keydir afterwards).
+type loaded struct {
+	m    *keydir.Map
+	acct map[uint32]*segAcct
+}
+
+// note accounts for one keyed record (or hint entry) of segment seg.
+func (ld *loaded) note(seg uint32, flags segment.Flags, size, expiry int64) {
+	a := ld.acct[seg]
+	if a == nil {
+		a = &segAcct{}
+		ld.acct[seg] = a
+	}
+	if flags&segment.FlagTombstone != 0 {
+		a.tomb += size
+	}
+	if flags&segment.FlagExpiry != 0 {
+		a.expiring(expiry)
+	}
 }
 
 // hintCursor is one segment's position in the merge.
@@ -84,7 +110,7 @@ func (h *hintHeap) Pop() any {
 // mergeHints merges the sorted hint files of segs; for each key the
 // newest segment's entry wins, and a winning tombstone or expired record
 // leaves the key out.
-func mergeHints(segs []*segment.Segment, now int64, sizeHint int) (*keydir.Map, error) {
+func mergeHints(segs []*segment.Segment, now int64, sizeHint int, ld *loaded) (*keydir.Map, error) {
 	b := keydir.NewBuilder(sizeHint)
 	h := make(hintHeap, 0, len(segs))
 	for i, s := range segs {
@@ -98,6 +124,7 @@ func mergeHints(segs []*segment.Segment, now int64, sizeHint int) (*keydir.Map, 
 	for len(h) > 0 {
 		c := h[0]
 		e := c.it.Entry()
+		ld.note(c.seg.ID(), e.Flags, int64(e.Size), e.Expiry)
 		if last == nil || !bytes.Equal(e.Key, last) {
 			last = append(last[:0], e.Key...)
 			if e.Flags&segment.FlagTombstone == 0 && !(e.Flags&segment.FlagExpiry != 0 && e.Expiry <= now) {

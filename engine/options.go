@@ -84,6 +84,62 @@ type Options struct {
 	// Clock gives the time of writes and expiry checks; nil means
 	// time.Now. A test seam.
 	Clock func() time.Time
+
+	// TombstoneRetention is how long a delete's tombstone stays in the
+	// log (for consumers to see it) before compaction may drop it; 0
+	// means 24 h, a negative value drops it at the first merge.
+	TombstoneRetention time.Duration
+	// Retention drops keyless records (Produce) older than this; 0 keeps
+	// them forever. Keyed records are state, never dropped by retention.
+	Retention time.Duration
+	// RetentionBytes drops the oldest keyless records while the log is
+	// larger than this; 0 means no limit.
+	RetentionBytes int64
+	// Compaction schedules background merges.
+	Compaction CompactionOptions
+}
+
+// CompactionOptions schedule background merges of sealed segments.
+// Thresholds follow Bitcask's merge triggers.
+type CompactionOptions struct {
+	// Disabled stops background merges; Compact still works.
+	Disabled bool
+	// Interval is how often the background looks for work; 0 means 15 s.
+	Interval time.Duration
+	// MinDeadFraction merges a segment once this fraction of its bytes is
+	// dead; 0 means 0.5. At most 1.
+	MinDeadFraction float64
+	// MinDeadBytes merges every segment with dead bytes once the dead
+	// bytes of all segments reach this; 0 means 4 × SegmentBytes, -1
+	// turns the trigger off.
+	MinDeadBytes int64
+	// SmallSegmentBytes merges adjacent sealed segments smaller than this
+	// into one; 0 means SegmentBytes / 4, -1 turns it off.
+	SmallSegmentBytes int64
+	// MaxMergeBytes bounds the input of one merge; 0 means 16 ×
+	// SegmentBytes.
+	MaxMergeBytes int64
+	// RateBytesPerSec paces a merge's reads; 0 means unlimited.
+	RateBytesPerSec int64
+	// WindowStart and WindowEnd limit background merges to the hours
+	// [WindowStart, WindowEnd) of the day, local time (a window may wrap
+	// midnight: 22 to 6). Equal values (the default) mean always.
+	WindowStart, WindowEnd int
+}
+
+// DefaultTombstoneRetention is the TombstoneRetention used when none is set.
+const DefaultTombstoneRetention = 24 * time.Hour
+
+// inWindow reports whether background merges may run at t.
+func (c CompactionOptions) inWindow(t time.Time) bool {
+	if c.WindowStart == c.WindowEnd {
+		return true
+	}
+	h := t.Hour()
+	if c.WindowStart < c.WindowEnd {
+		return h >= c.WindowStart && h < c.WindowEnd
+	}
+	return h >= c.WindowStart || h < c.WindowEnd
 }
 
 func (o Options) withDefaults() Options {
@@ -105,6 +161,25 @@ func (o Options) withDefaults() Options {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
+	if o.TombstoneRetention == 0 {
+		o.TombstoneRetention = DefaultTombstoneRetention
+	}
+	c := &o.Compaction
+	if c.Interval == 0 {
+		c.Interval = 15 * time.Second
+	}
+	if c.MinDeadFraction == 0 {
+		c.MinDeadFraction = 0.5
+	}
+	if c.MinDeadBytes == 0 {
+		c.MinDeadBytes = 4 * o.SegmentBytes
+	}
+	if c.SmallSegmentBytes == 0 {
+		c.SmallSegmentBytes = o.SegmentBytes / 4
+	}
+	if c.MaxMergeBytes == 0 {
+		c.MaxMergeBytes = 16 * o.SegmentBytes
+	}
 	return o
 }
 
@@ -125,6 +200,34 @@ func (o Options) validate() error {
 	}
 	if o.MaxValueSize < 0 || o.MaxValueSize > segment.MaxValueLen {
 		errs = append(errs, fmt.Errorf("MaxValueSize %d outside [0, %d]", o.MaxValueSize, segment.MaxValueLen))
+	}
+	if o.Retention < 0 {
+		errs = append(errs, fmt.Errorf("Retention %v is negative", o.Retention))
+	}
+	if o.RetentionBytes < 0 {
+		errs = append(errs, fmt.Errorf("RetentionBytes %d is negative", o.RetentionBytes))
+	}
+	c := o.Compaction
+	if c.Interval < 0 {
+		errs = append(errs, fmt.Errorf("Compaction.Interval %v is negative", c.Interval))
+	}
+	if c.MinDeadFraction < 0 || c.MinDeadFraction > 1 {
+		errs = append(errs, fmt.Errorf("Compaction.MinDeadFraction %v outside [0, 1]", c.MinDeadFraction))
+	}
+	if c.MinDeadBytes < -1 {
+		errs = append(errs, fmt.Errorf("Compaction.MinDeadBytes %d below -1", c.MinDeadBytes))
+	}
+	if c.SmallSegmentBytes < -1 {
+		errs = append(errs, fmt.Errorf("Compaction.SmallSegmentBytes %d below -1", c.SmallSegmentBytes))
+	}
+	if c.MaxMergeBytes < o.SegmentBytes {
+		errs = append(errs, fmt.Errorf("Compaction.MaxMergeBytes %d below SegmentBytes %d", c.MaxMergeBytes, o.SegmentBytes))
+	}
+	if c.RateBytesPerSec < 0 {
+		errs = append(errs, fmt.Errorf("Compaction.RateBytesPerSec %d is negative", c.RateBytesPerSec))
+	}
+	if c.WindowStart < 0 || c.WindowStart > 23 || c.WindowEnd < 0 || c.WindowEnd > 23 {
+		errs = append(errs, fmt.Errorf("Compaction window %d to %d: hours must be in [0, 23]", c.WindowStart, c.WindowEnd))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidOptions, err)

@@ -6,9 +6,16 @@ type SegmentStats struct {
 	Records int64  // records in the segment, superseded ones included
 	Bytes   int64  // bytes of records in the .log
 	// LiveBytes are the bytes of keyed records the keydir points at.
-	// Bytes - LiveBytes is what superseded records, tombstones and keyless
-	// records take.
 	LiveBytes int64
+	// KeylessBytes are the bytes of keyless records (Produce), live until
+	// retention drops them.
+	KeylessBytes int64
+	// TombstoneBytes are the bytes of tombstones written to the segment
+	// (kept for TombstoneRetention; superseded ones included).
+	TombstoneBytes int64
+	// DeadBytes = Bytes - LiveBytes - KeylessBytes - TombstoneBytes: the
+	// superseded records a merge drops.
+	DeadBytes int64
 	Sealed    bool
 }
 
@@ -20,9 +27,12 @@ type Stats struct {
 	NextOffset  uint64 // the offset the next write gets (high-water mark)
 	Bytes       int64  // bytes of records in all segments
 	LiveBytes   int64  // bytes of keyed records the keydir points at
+	DeadBytes   int64  // sum of the segments' DeadBytes
 	Segments    []SegmentStats
 	Sync        SyncMode
 	Syncs       uint64 // fsyncs of the log since Open (group commit shares them)
+	// Compaction counts merges since Open.
+	Compaction CompactTotals
 }
 
 // Stats returns a summary of the store. It costs one pass over the
@@ -40,18 +50,28 @@ func (db *DB) Stats() Stats {
 		KeydirBytes: db.kd.m.HeapBytes(),
 		Sync:        db.opts.Sync,
 	}
-	live := make(map[uint32]int64, len(db.kd.live))
-	for id, n := range db.kd.live {
-		live[id] = n
+	acct := make(map[uint32]segAcct, len(db.kd.acct))
+	for id, a := range db.kd.acct {
+		acct[id] = *a
 	}
 	db.kd.RUnlock()
+	st.Compaction = CompactTotals{Merges: db.compacted.merges.Load(), Reclaimed: db.compacted.reclaimed.Load()}
+	if e := db.compacted.lastError.Load(); e != nil {
+		st.Compaction.LastError = *e
+	}
 	st.Earliest = db.log.Earliest()
 	st.NextOffset = db.log.Next()
 	st.Syncs = db.log.Syncs()
 	for _, s := range segs {
-		ss := SegmentStats{Base: s.Base(), Records: s.Len(), Bytes: s.Size(), LiveBytes: live[s.ID()], Sealed: s.Sealed()}
+		a := acct[s.ID()]
+		ss := SegmentStats{
+			Base: s.Base(), Records: s.Len(), Bytes: s.Size(), Sealed: s.Sealed(),
+			LiveBytes: a.live, KeylessBytes: s.KeylessBytes(), TombstoneBytes: a.tomb,
+		}
+		ss.DeadBytes = max(ss.Bytes-ss.LiveBytes-ss.KeylessBytes-ss.TombstoneBytes, 0)
 		st.Bytes += ss.Bytes
 		st.LiveBytes += ss.LiveBytes
+		st.DeadBytes += ss.DeadBytes
 		st.Segments = append(st.Segments, ss)
 	}
 	return st

@@ -45,10 +45,10 @@
 //	+--+-----+--------+----+----+--------+--------+-----+
 //
 // One entry per key the segment touches (its latest record there,
-// tombstones included), sorted by key, then a 48-byte trailer: entry count,
+// tombstones included), sorted by key, then a 56-byte trailer: entry count,
 // size of the .log the hints describe, number of .idx entries and xxhash64
-// of the .idx bytes written with them, xxhash64 of everything before it,
-// magic "CSKHINT1". A hint whose trailer does not match its .log is
+// of the .idx bytes written with them, bytes of keyless records in the
+// .log, xxhash64 of everything before it, magic "CSKHINT2". A hint whose trailer does not match its .log is
 // ignored; an .idx that does not match the hint's checksum is rebuilt.
 //
 // # Writing and durability

@@ -20,10 +20,11 @@ const (
 	// HintTrailerSize is the trailer at the end of a hint file: entry count
 	// (8), size of the .log file the hint describes (8), entries of the .idx
 	// file it was written with (8), xxhash64 of those index bytes (8),
-	// xxhash64 of the entries and the four fields before it (8), magic (8).
-	HintTrailerSize = 48
-	// hintMagic ends every hint file ("CSKHINT1" read as little endian).
-	hintMagic = 0x31544e49484b5343
+	// bytes of keyless records in the .log (8), xxhash64 of the entries and
+	// the five fields before it (8), magic (8).
+	HintTrailerSize = 56
+	// hintMagic ends every hint file ("CSKHINT2" read as little endian).
+	hintMagic = 0x32544e49484b5343
 )
 
 // HintEntry says where the latest record of one key inside one segment is.
@@ -96,6 +97,9 @@ type Hints struct {
 	// hints: a matching index needs no check against the .log.
 	IndexEntries  int64
 	IndexChecksum uint64
+	// KeylessBytes are the bytes of keyless records in the .log (they are
+	// not in the entries; compaction accounts for them).
+	KeylessBytes int64
 }
 
 // indexChecksum is the xxhash64 of an index's entry bytes; 0 for none.
@@ -112,6 +116,7 @@ type hintTrailer struct {
 	logSize      int64
 	indexEntries int64
 	indexSum     uint64
+	keylessBytes int64
 }
 
 // appendHintTrailer appends the trailer for the entry bytes entries.
@@ -121,14 +126,15 @@ func appendHintTrailer(entries []byte, tr hintTrailer) []byte {
 	binary.LittleEndian.PutUint64(t[8:], uint64(tr.logSize))
 	binary.LittleEndian.PutUint64(t[16:], uint64(tr.indexEntries))
 	binary.LittleEndian.PutUint64(t[24:], tr.indexSum)
-	binary.LittleEndian.PutUint64(t[40:], hintMagic)
+	binary.LittleEndian.PutUint64(t[32:], uint64(tr.keylessBytes))
+	binary.LittleEndian.PutUint64(t[48:], hintMagic)
 	out := append(entries, t[:]...)
 	binary.LittleEndian.PutUint64(out[len(out)-16:], hintChecksum(out))
 	return out
 }
 
 // hintChecksum is the xxhash64 of a hint file image's entries and the
-// first four trailer fields: everything but the checksum and the magic.
+// first five trailer fields: everything but the checksum and the magic.
 func hintChecksum(file []byte) uint64 {
 	return xxhash.Sum64(file[:len(file)-16])
 }
@@ -144,7 +150,7 @@ func ParseHints(b []byte) (*Hints, error) {
 		return nil, fmt.Errorf("%w: hint file too short", ErrCorrupt)
 	}
 	t := b[len(b)-HintTrailerSize:]
-	if binary.LittleEndian.Uint64(t[40:]) != hintMagic {
+	if binary.LittleEndian.Uint64(t[48:]) != hintMagic {
 		return nil, fmt.Errorf("%w: bad hint magic", ErrCorrupt)
 	}
 	h := &Hints{
@@ -153,11 +159,12 @@ func ParseHints(b []byte) (*Hints, error) {
 		LogSize:       int64(binary.LittleEndian.Uint64(t[8:])),
 		IndexEntries:  int64(binary.LittleEndian.Uint64(t[16:])),
 		IndexChecksum: binary.LittleEndian.Uint64(t[24:]),
+		KeylessBytes:  int64(binary.LittleEndian.Uint64(t[32:])),
 	}
-	if hintChecksum(b) != binary.LittleEndian.Uint64(t[32:]) {
+	if hintChecksum(b) != binary.LittleEndian.Uint64(t[40:]) {
 		return nil, fmt.Errorf("%w: hint checksum mismatch", ErrCorrupt)
 	}
-	if h.LogSize < 0 || h.IndexEntries < 0 {
+	if h.LogSize < 0 || h.IndexEntries < 0 || h.KeylessBytes < 0 || h.KeylessBytes > h.LogSize {
 		return nil, fmt.Errorf("%w: hint sizes negative", ErrCorrupt)
 	}
 	var n uint64
@@ -246,7 +253,7 @@ func readHints(path string, logSize int64) (*Hints, error) {
 // key order (as buildHints makes them) are not sorted again. idx is the
 // .idx content the hints go with (its checksum lets Open trust it without
 // reading the .log). The directory is not synced here.
-func writeHints(path string, entries []HintEntry, logSize int64, idx []byte) error {
+func writeHints(path string, entries []HintEntry, logSize, keylessBytes int64, idx []byte) error {
 	byKey := func(a, b HintEntry) int { return bytes.Compare(a.Key, b.Key) }
 	if !slices.IsSortedFunc(entries, byKey) {
 		slices.SortFunc(entries, byKey)
@@ -264,6 +271,7 @@ func writeHints(path string, entries []HintEntry, logSize int64, idx []byte) err
 		logSize:      logSize,
 		indexEntries: int64(len(idx) / IndexEntrySize),
 		indexSum:     indexChecksum(idx),
+		keylessBytes: keylessBytes,
 	})
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)

@@ -61,7 +61,7 @@ func TestHints_RoundTrip(t *testing.T) {
 	entries := sampleHints()
 	slices.SortFunc(entries, func(a, b HintEntry) int { return bytes.Compare(a.Key, b.Key) })
 	const logSize = 1000
-	if err := writeHints(path, entries, logSize, nil); err != nil {
+	if err := writeHints(path, entries, logSize, 0, nil); err != nil {
 		t.Fatalf("writeHints: %v", err)
 	}
 	if _, err := os.Stat(path + ".tmp"); !errors.Is(err, os.ErrNotExist) {
@@ -87,7 +87,7 @@ func TestHints_RoundTrip(t *testing.T) {
 		t.Fatal("hint file bytes differ from the encoding of the entries")
 	}
 	// Overwriting replaces the file whole.
-	if err := writeHints(path, entries[1:2], 500, nil); err != nil {
+	if err := writeHints(path, entries[1:2], 500, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	if h, err := readHints(path, 500); err != nil || h.Len() != 1 {
@@ -97,7 +97,7 @@ func TestHints_RoundTrip(t *testing.T) {
 
 func TestHints_Empty(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.hint")
-	if err := writeHints(path, nil, 0, nil); err != nil {
+	if err := writeHints(path, nil, 0, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	h, err := readHints(path, 0)
@@ -111,7 +111,7 @@ func TestHints_Empty(t *testing.T) {
 
 func TestReadHints_StaleLogSize(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.hint")
-	if err := writeHints(path, sampleHints(), 1000, nil); err != nil {
+	if err := writeHints(path, sampleHints(), 1000, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, size := range []int64{0, 999, 1001, 1 << 40} {
@@ -213,7 +213,7 @@ func TestWriteHints_DuplicateKeysRejectedOnRead(t *testing.T) {
 		{Key: []byte("a"), Offset: 1, Size: 50},
 		{Key: []byte("a"), Offset: 2, Position: 50, Size: 50},
 	}
-	if err := writeHints(path, entries, 100, nil); err != nil {
+	if err := writeHints(path, entries, 100, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := readHints(path, 100); !errors.Is(err, ErrCorrupt) {

@@ -79,7 +79,7 @@ type view struct {
 // Concurrency: safe for concurrent use. Appends and truncations are
 // serialized by mu; reads take no lock (they work on an immutable view of
 // the segments and hold segment references). Lock order: Log.syncMu, then
-// Log.mu, then Segment.fileMu.
+// Log.mu, then Segment.fileMu; Log.maint comes before all of them.
 type Log struct {
 	dir  string
 	opts Options  // immutable after Open
@@ -97,6 +97,14 @@ type Log struct {
 	next atomic.Uint64
 	// v is the current view; replaced under mu.
 	v atomic.Pointer[view]
+
+	// maint serializes the rare operations that change which segments
+	// exist other than by appending: merges (held from Install to
+	// Swap.Finish), TruncateHead and TruncateTail. It guards mergeFailed.
+	maint sync.Mutex
+	// mergeFailed is set when a merge failed after its commit point: the
+	// files are half moved and only the next Open may finish them.
+	mergeFailed error
 
 	// syncMu serializes Sync calls and guards Segment.synced.
 	syncMu sync.Mutex
@@ -139,6 +147,9 @@ func Open(dir string, opts *Options) (*Log, error) {
 }
 
 func open(dir string, o Options, lock *os.File) (*Log, error) {
+	if err := recoverMerge(dir); err != nil {
+		return nil, fmt.Errorf("recover merge: %w", err)
+	}
 	bases, err := listBases(dir)
 	if err != nil {
 		return nil, err
@@ -174,6 +185,8 @@ func open(dir string, o Options, lock *os.File) (*Log, error) {
 		v.byID[s.id] = s
 		if !last && (s.recovered || s.hints == nil && o.Hints || !fileSizeIs(s.f, s.Size())) {
 			unsealed = append(unsealed, s)
+		} else if !last {
+			s.finished.Store(true)
 		}
 		if !last && s.recovered {
 			// What the scan found may be in the page cache only (a
@@ -484,7 +497,11 @@ func (l *Log) seal(s *Segment) error {
 	if err := s.finishSeal(l.opts.Hints); err != nil {
 		return err
 	}
-	return syncDir(l.dir)
+	if err := syncDir(l.dir); err != nil {
+		return err
+	}
+	s.finished.Store(!s.retired.Load())
+	return nil
 }
 
 // Sync makes every record appended so far durable and returns the offset
@@ -698,6 +715,8 @@ func readSegments(segs []*Segment, offset uint64, maxRecords int, maxBytes int64
 // offset. The active segment is kept; if all its records are below offset
 // too, a new empty active segment is started at max(offset, Next()).
 func (l *Log) TruncateHead(offset uint64) error {
+	l.maint.Lock()
+	defer l.maint.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.mu.closed {
@@ -783,6 +802,8 @@ func (l *Log) dropLocked(segs []*Segment) error {
 // append gets offset+1. Readers reading the removed records at the same
 // time get ErrCorrupt, never other data.
 func (l *Log) TruncateTail(offset uint64) error {
+	l.maint.Lock()
+	defer l.maint.Unlock()
 	// syncMu: a Sync running meanwhile must not mark the refilled tail
 	// synced (it guards Segment.synced, which is lowered below).
 	l.syncMu.Lock()

@@ -53,11 +53,17 @@ type Segment struct {
 	size atomic.Int64
 	// last is the offset of the last published record; 0 while empty.
 	last atomic.Uint64
+	// keyless is the bytes of keyless records among the published ones
+	// (written under Log.mu; compaction reads it for retention).
+	keyless atomic.Int64
 	// refs counts holders: 1 for the Log while the segment is in its list,
 	// plus one per reader. At 0 the mapping and files are closed.
 	refs atomic.Int64
 	// sealed is set when the segment stops taking appends.
 	sealed atomic.Bool
+	// finished is set once the segment is sealed and its seal work done
+	// (files cut, synced, hint written): only then may a merge take it.
+	finished atomic.Bool
 	// retired is set when the segment left the log (removed, or replaced
 	// by a new Segment over the same files): sealing work on it stops.
 	retired atomic.Bool
@@ -95,6 +101,28 @@ func (s *Segment) LastOffset() uint64 { return s.last.Load() }
 
 // Len returns the number of records.
 func (s *Segment) Len() int64 { return s.idx.Len() }
+
+// LastTimestamp returns the timestamp of the segment's last record (the
+// newest in it), or 0 when it is empty or the record cannot be read.
+func (s *Segment) LastTimestamp() int64 {
+	n := s.idx.Len()
+	if n == 0 {
+		return 0
+	}
+	_, pos := s.idx.Entry(n - 1)
+	h, err := s.headerAt(pos)
+	if err != nil {
+		return 0
+	}
+	return h.Timestamp
+}
+
+// KeylessBytes returns the bytes of keyless records in the segment.
+func (s *Segment) KeylessBytes() int64 { return s.keyless.Load() }
+
+// Finished reports whether the segment is sealed and its seal work
+// (cutting, syncing, writing the hint) is done: it may be merged.
+func (s *Segment) Finished() bool { return s.finished.Load() }
 
 // Sealed reports whether the segment takes no more appends.
 func (s *Segment) Sealed() bool { return s.sealed.Load() }
@@ -275,6 +303,9 @@ func (s *Segment) room() int64 { return int64(len(s.data)) - s.size.Load() }
 func (s *Segment) appendRecord(i, pos int64, r *Record) int64 {
 	n := int64(Encode(s.data[pos:], r))
 	s.idx.write(i, r.Offset, pos)
+	if len(r.Key) == 0 {
+		s.keyless.Add(n)
+	}
 	return n
 }
 
@@ -319,11 +350,11 @@ func (s *Segment) finishSeal(hints bool) error {
 	if !hints {
 		return nil
 	}
-	entries, err := s.buildHints()
+	entries, keyless, err := s.buildHints()
 	if err != nil {
 		return err
 	}
-	if err := writeHints(s.Path(HintExt), entries, size, s.idx.mm[:s.idx.Len()*IndexEntrySize]); err != nil {
+	if err := writeHints(s.Path(HintExt), entries, size, keyless, s.idx.mm[:s.idx.Len()*IndexEntrySize]); err != nil {
 		return err
 	}
 	if s.retired.Load() {
@@ -336,14 +367,14 @@ func (s *Segment) finishSeal(hints bool) error {
 	return nil
 }
 
-// buildHints collects the latest record of each key in the segment. Keys
-// alias the mapping: the caller holds a reference until the hints are
-// written. Sorting (key, offset) pairs and keeping the last of each run
-// needs no map and no copy of the keys.
-func (s *Segment) buildHints() ([]HintEntry, error) {
-	entries := make([]HintEntry, 0, s.idx.Len())
-	err := s.Scan(0, func(r *Record, pos int64) error {
+// buildHints collects the latest record of each key in the segment and
+// counts the bytes of keyless records. Keys alias the mapping: the caller
+// holds a reference until the hints are written.
+func (s *Segment) buildHints() (entries []HintEntry, keylessBytes int64, err error) {
+	entries = make([]HintEntry, 0, s.idx.Len())
+	err = s.Scan(0, func(r *Record, pos int64) error {
 		if len(r.Key) == 0 {
+			keylessBytes += int64(r.Size())
 			return nil
 		}
 		entries = append(entries, HintEntry{
@@ -358,15 +389,21 @@ func (s *Segment) buildHints() ([]HintEntry, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
+	return latestPerKey(entries), keylessBytes, nil
+}
+
+// latestPerKey sorts entries by key and keeps the newest (highest offset)
+// entry of each key. Sorting (key, offset) pairs and keeping the last of
+// each run needs no map and no copy of the keys.
+func latestPerKey(entries []HintEntry) []HintEntry {
 	slices.SortFunc(entries, func(a, b HintEntry) int {
 		if c := bytes.Compare(a.Key, b.Key); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.Offset, b.Offset)
 	})
-	// Within a run of equal keys the last entry is the latest.
 	out := entries[:0]
 	for i := range entries {
 		if i+1 < len(entries) && bytes.Equal(entries[i].Key, entries[i+1].Key) {
@@ -374,17 +411,17 @@ func (s *Segment) buildHints() ([]HintEntry, error) {
 		}
 		out = append(out, entries[i])
 	}
-	return out, nil
+	return out
 }
 
 // writeCloseHints writes the active segment's hint file on a clean close,
 // so that the next open needs no scan.
 func (s *Segment) writeCloseHints() error {
-	entries, err := s.buildHints()
+	entries, keyless, err := s.buildHints()
 	if err != nil {
 		return err
 	}
-	return writeHints(s.Path(HintExt), entries, s.size.Load(), s.idx.mm[:s.idx.Len()*IndexEntrySize])
+	return writeHints(s.Path(HintExt), entries, s.size.Load(), keyless, s.idx.mm[:s.idx.Len()*IndexEntrySize])
 }
 
 // cutTail drops the records from index position i on: their bytes are
@@ -397,6 +434,12 @@ func (s *Segment) cutTail(i int64) {
 	}
 	_, pos := s.idx.Entry(i)
 	size := s.size.Load()
+	for j := i; j < s.idx.Len(); j++ {
+		_, p := s.idx.Entry(j)
+		if h, err := s.headerAt(p); err == nil && h.KeyLen == 0 {
+			s.keyless.Add(-h.Size())
+		}
+	}
 	var last uint64
 	if i > 0 {
 		last, _ = s.idx.Entry(i - 1)
@@ -529,6 +572,7 @@ func (s *Segment) checkIndex(logSize int64) bool {
 	}
 	s.idx.n.Store(n)
 	s.last.Store(lastOff)
+	s.keyless.Store(s.hints.KeylessBytes)
 	return true
 }
 
@@ -540,6 +584,7 @@ func (s *Segment) recover(fileSize int64, o openOptions) error {
 		prev   uint64
 	)
 	s.idx.n.Store(0)
+	s.keyless.Store(0)
 	capEntries := s.idx.capacity()
 	for pos < fileSize {
 		r, n, err := DecodeRecord(s.data[pos:fileSize])
@@ -568,6 +613,9 @@ func (s *Segment) recover(fileSize int64, o openOptions) error {
 			return s.corrupt("recover segment", pos, fmt.Errorf("%w: index capacity exceeded", ErrCorrupt))
 		}
 		s.idx.write(i, r.Offset, pos)
+		if len(r.Key) == 0 {
+			s.keyless.Add(int64(n))
+		}
 		i++
 		prev = r.Offset
 		pos += int64(n)
