@@ -88,6 +88,11 @@ func (db *DB) Compact(ctx context.Context) (CompactResult, error) {
 	if db.closed.Load() {
 		return CompactResult{}, ErrClosed
 	}
+	// Segments sealed a moment ago become mergeable once their seal work
+	// is done.
+	if err := db.log.WaitSealed(ctx); err != nil {
+		return CompactResult{}, err
+	}
 	return db.compactLocked(ctx, true)
 }
 
@@ -278,6 +283,10 @@ func (db *DB) merge(ctx context.Context, segs []*segment.Segment, run compaction
 	return st, relocErr
 }
 
+// stepRelocating is the merge hook's step halfway through relocate (the
+// files are in place; the keydir is half moved).
+const stepRelocating segment.MergeStep = "relocating"
+
 // relocBatch bounds the keydir entries moved per hold of the keydir lock,
 // so writers and readers wait microseconds, not the whole swap.
 const relocBatch = 256
@@ -293,7 +302,12 @@ func (db *DB) relocate(sw *segment.Swap, inputs []*segment.Segment, expired []ex
 	for _, s := range inputs {
 		isInput[s.ID()] = true
 	}
-	for _, out := range sw.Outputs() {
+	for i, out := range sw.Outputs() {
+		if i == len(sw.Outputs())/2 && db.mergeHook != nil {
+			if err := db.mergeHook(stepRelocating); err != nil {
+				return err
+			}
+		}
 		h := out.Hints()
 		if h == nil {
 			return fmt.Errorf("%w: merged segment %d has no hints", ErrCorrupt, out.Base())

@@ -2,9 +2,12 @@ package engine_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"slices"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/caskade/caskade/engine"
 	"pgregory.net/rapid"
@@ -16,12 +19,21 @@ type modelRec struct {
 	key       string
 	value     []byte
 	tombstone bool
+	timestamp int64
+	expiry    int64 // 0 = none
 }
 
 type modelVal struct {
 	value  []byte
 	offset uint64
+	expiry int64 // 0 = none
 }
+
+// Model retention settings (the clock moves by Tick).
+const (
+	modelTombstoneRetention = 24 * time.Hour
+	modelRetention          = 48 * time.Hour
+)
 
 // dbMachine drives a DB and a model (a map for the keyed view, a slice for
 // the log view) with the same random operations.
@@ -34,6 +46,7 @@ type dbMachine struct {
 	next  uint64
 	keyGn *rapid.Generator[string]
 	valGn *rapid.Generator[[]byte]
+	clock *atomic.Int64 // unix ns; the DB's Clock
 }
 
 // patterned draws a value of n bytes in [lo, hi] made from a drawn seed,
@@ -51,13 +64,25 @@ func patterned(lo, hi int) *rapid.Generator[[]byte] {
 }
 
 func newDBMachine(t *rapid.T, dir string) *dbMachine {
-	opts := &engine.Options{SegmentBytes: 4096, Sync: engine.SyncNever}
+	return newDBMachineWith(t, dir, engine.CompactionOptions{Disabled: true})
+}
+
+// newDBMachineWith is newDBMachine with the given background compaction.
+func newDBMachineWith(t *rapid.T, dir string, c engine.CompactionOptions) *dbMachine {
+	clock := new(atomic.Int64)
+	clock.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	opts := &engine.Options{
+		SegmentBytes: 4096, Sync: engine.SyncNever,
+		TombstoneRetention: modelTombstoneRetention, Retention: modelRetention,
+		Compaction: c,
+		Clock:      func() time.Time { return time.Unix(0, clock.Load()) },
+	}
 	db, err := engine.Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &dbMachine{
-		dir: dir, opts: opts, db: db,
+		dir: dir, opts: opts, db: db, clock: clock,
 		kv:   map[string]modelVal{},
 		next: 1,
 		// A small key space so that keys are overwritten and deleted often.
@@ -81,26 +106,90 @@ func (m *dbMachine) Put(t *rapid.T) {
 	m.wrote(t, off, k, v, false)
 }
 
+// PutTTL puts with an expiry a few hours ahead.
+func (m *dbMachine) PutTTL(t *rapid.T) {
+	k, v := m.keyGn.Draw(t, "key"), m.valGn.Draw(t, "value")
+	exp := m.clock.Load() + int64(rapid.IntRange(1, 5).Draw(t, "ttlHours"))*int64(time.Hour)
+	off, err := m.db.PutWithExpiry([]byte(k), v, time.Unix(0, exp))
+	if err != nil {
+		t.Fatalf("put %q with expiry: %v", k, err)
+	}
+	m.wroteAt(t, off, k, v, false, exp)
+}
+
+// Tick moves the clock: TTLs expire, tombstones and keyless records age
+// past retention.
+func (m *dbMachine) Tick(t *rapid.T) {
+	h := rapid.SampledFrom([]int{1, 3, 25, 50}).Draw(t, "hours")
+	m.clock.Add(int64(h) * int64(time.Hour))
+}
+
+// Compact merges by hand.
+func (m *dbMachine) Compact(t *rapid.T) {
+	if _, err := m.db.Compact(context.Background()); err != nil {
+		t.Fatalf("compact: %v", err)
+	}
+}
+
 func (m *dbMachine) wrote(t *rapid.T, off uint64, k string, v []byte, tomb bool) {
+	m.wroteAt(t, off, k, v, tomb, 0)
+}
+
+func (m *dbMachine) wroteAt(t *rapid.T, off uint64, k string, v []byte, tomb bool, expiry int64) {
 	if off != m.next {
 		t.Fatalf("offset %d, want %d", off, m.next)
 	}
 	m.next++
-	m.log = append(m.log, modelRec{offset: off, key: k, value: bytes.Clone(v), tombstone: tomb})
+	m.log = append(m.log, modelRec{offset: off, key: k, value: bytes.Clone(v), tombstone: tomb, timestamp: m.clock.Load(), expiry: expiry})
 	if k == "" {
 		return
 	}
 	if tomb {
 		delete(m.kv, k)
 	} else {
-		m.kv[k] = modelVal{value: bytes.Clone(v), offset: off}
+		m.kv[k] = modelVal{value: bytes.Clone(v), offset: off, expiry: expiry}
 	}
+}
+
+// live returns key k's value if it has one now (not expired).
+func (m *dbMachine) live(k string) (modelVal, bool) {
+	v, ok := m.kv[k]
+	if !ok || v.expiry != 0 && v.expiry <= m.clock.Load() {
+		return modelVal{}, false
+	}
+	return v, true
+}
+
+// required reports whether compaction must keep record r: a keyless
+// record inside retention, a live key's current value, a key's last
+// record when it is a tombstone inside retention.
+func (m *dbMachine) required(r modelRec) bool {
+	now := m.clock.Load()
+	switch {
+	case r.key == "":
+		return r.timestamp >= now-int64(modelRetention)
+	case r.tombstone:
+		_, superseded := m.kv[r.key]
+		return !superseded && m.lastOf(r.key) == r.offset && r.timestamp >= now-int64(modelTombstoneRetention)
+	}
+	v, ok := m.live(r.key)
+	return ok && v.offset == r.offset
+}
+
+// lastOf returns the offset of key k's last record.
+func (m *dbMachine) lastOf(k string) uint64 {
+	for i := len(m.log) - 1; i >= 0; i-- {
+		if m.log[i].key == k {
+			return m.log[i].offset
+		}
+	}
+	return 0
 }
 
 func (m *dbMachine) Delete(t *rapid.T) {
 	k := m.keyGn.Draw(t, "key")
 	off, err := m.db.Delete([]byte(k))
-	if _, ok := m.kv[k]; !ok {
+	if _, ok := m.live(k); !ok {
 		if !errors.Is(err, engine.ErrNotFound) {
 			t.Fatalf("delete of absent %q: %v", k, err)
 		}
@@ -114,7 +203,10 @@ func (m *dbMachine) Delete(t *rapid.T) {
 
 func (m *dbMachine) CompareAndSwap(t *rapid.T) {
 	k, v := m.keyGn.Draw(t, "key"), m.valGn.Draw(t, "value")
-	cur := m.kv[k].offset
+	cur := uint64(0)
+	if v, ok := m.live(k); ok {
+		cur = v.offset
+	}
 	expected := cur
 	if rapid.Bool().Draw(t, "mismatch") {
 		expected = rapid.Uint64Range(0, m.next).Draw(t, "expected")
@@ -145,7 +237,7 @@ func (m *dbMachine) Produce(t *rapid.T) {
 func (m *dbMachine) Get(t *rapid.T) {
 	k := m.keyGn.Draw(t, "key")
 	it, err := m.db.Get([]byte(k))
-	want, ok := m.kv[k]
+	want, ok := m.live(k)
 	if !ok {
 		if !errors.Is(err, engine.ErrNotFound) {
 			t.Fatalf("get absent %q: %v", k, err)
@@ -173,6 +265,9 @@ func (m *dbMachine) Scan(t *rapid.T) {
 
 	var want []string
 	for k := range m.kv {
+		if _, ok := m.live(k); !ok {
+			continue
+		}
 		if o.Start != nil && k < string(o.Start) || o.End != nil && k >= string(o.End) || !bytes.HasPrefix([]byte(k), o.Prefix) {
 			continue
 		}
@@ -219,29 +314,58 @@ func (m *dbMachine) ReadFrom(t *rapid.T) {
 	from := rapid.Uint64Range(0, m.next+1).Draw(t, "from")
 	max := rapid.IntRange(1, 20).Draw(t, "max")
 	recs, next, err := m.db.ReadFrom(from, max)
+	var oe *engine.OffsetError
 	if from > m.next {
-		var oe *engine.OffsetError
 		if !errors.As(err, &oe) || oe.Next != m.next || !errors.Is(err, engine.ErrOutOfRange) {
 			t.Fatalf("readfrom %d past next %d: %v", from, m.next, err)
+		}
+		return
+	}
+	if errors.As(err, &oe) && from != 0 && from < oe.Earliest {
+		// Compaction moved the log start: nothing required may lie below.
+		for _, r := range m.log {
+			if r.offset >= from && r.offset < oe.Earliest && m.required(r) {
+				t.Fatalf("readfrom %d below earliest %d, but record %d is still required", from, oe.Earliest, r.offset)
+			}
 		}
 		return
 	}
 	if err != nil || next != m.next {
 		t.Fatalf("readfrom %d: next %d (want %d), %v", from, next, m.next, err)
 	}
-	var want []modelRec
+	if len(recs) > max {
+		t.Fatalf("readfrom %d max %d: %d records", from, max, len(recs))
+	}
+	// Records come in offset order, each as written (an expired value may
+	// have become a tombstone), and none required is skipped.
+	byOffset := make(map[uint64]modelRec, len(m.log))
 	for _, r := range m.log {
-		if r.offset >= from && len(want) < max {
-			want = append(want, r)
+		byOffset[r.offset] = r
+	}
+	upto := m.next // offsets below upto were covered by the read
+	if len(recs) == max {
+		upto = recs[len(recs)-1].Offset + 1
+	}
+	prev := uint64(0)
+	for i, r := range recs {
+		w, ok := byOffset[r.Offset]
+		if !ok || r.Offset < from || r.Offset <= prev {
+			t.Fatalf("readfrom %d record %d: unexpected offset %d", from, i, r.Offset)
+		}
+		prev = r.Offset
+		asWritten := string(r.Key) == w.key && bytes.Equal(r.Value, w.value) && r.Tombstone() == w.tombstone
+		expiredToTombstone := w.expiry != 0 && w.expiry <= m.clock.Load() && string(r.Key) == w.key && r.Tombstone() && len(r.Value) == 0
+		if !asWritten && !expiredToTombstone {
+			t.Fatalf("readfrom record %d: offset %d key %q tombstone %v, want key %q tombstone %v", i, r.Offset, r.Key, r.Tombstone(), w.key, w.tombstone)
 		}
 	}
-	if len(recs) != len(want) {
-		t.Fatalf("readfrom %d max %d: %d records, want %d", from, max, len(recs), len(want))
+	got := make(map[uint64]bool, len(recs))
+	for _, r := range recs {
+		got[r.Offset] = true
 	}
-	for i, r := range recs {
-		w := want[i]
-		if r.Offset != w.offset || string(r.Key) != w.key || !bytes.Equal(r.Value, w.value) || r.Tombstone() != w.tombstone {
-			t.Fatalf("readfrom record %d: offset %d key %q, want offset %d key %q", i, r.Offset, r.Key, w.offset, w.key)
+	for _, r := range m.log {
+		if r.offset >= from && r.offset < upto && m.required(r) && !got[r.offset] {
+			t.Fatalf("readfrom %d max %d: required record %d (key %q) missing", from, max, r.offset, r.key)
 		}
 	}
 }
@@ -258,8 +382,15 @@ func (m *dbMachine) Reopen(t *rapid.T) {
 }
 
 func (m *dbMachine) Check(t *rapid.T) {
-	if n := m.db.Len(); n != len(m.kv) {
-		t.Fatalf("Len %d, model has %d keys", n, len(m.kv))
+	// Expired keys count until a merge or reopen drops them.
+	live := 0
+	for k := range m.kv {
+		if _, ok := m.live(k); ok {
+			live++
+		}
+	}
+	if n := m.db.Len(); n < live || n > len(m.kv) {
+		t.Fatalf("Len %d, model has %d live keys (%d with expired ones)", n, live, len(m.kv))
 	}
 	if n := m.db.NextOffset(); n != m.next {
 		t.Fatalf("NextOffset %d, want %d", n, m.next)
@@ -269,6 +400,22 @@ func (m *dbMachine) Check(t *rapid.T) {
 func TestDB_Model(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		m := newDBMachine(t, tempDir(t))
+		defer m.cleanup()
+		t.Repeat(rapid.StateMachineActions(m))
+	})
+}
+
+// TestDB_ModelBackgroundCompaction runs the model with merges in the
+// background at tiny thresholds, racing every operation.
+func TestDB_ModelBackgroundCompaction(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		m := newDBMachineWith(t, tempDir(t), engine.CompactionOptions{
+			Interval:          time.Millisecond,
+			MinDeadFraction:   0.01,
+			MinDeadBytes:      1,
+			SmallSegmentBytes: 2048,
+			MaxMergeBytes:     3 * 4096,
+		})
 		defer m.cleanup()
 		t.Repeat(rapid.StateMachineActions(m))
 	})

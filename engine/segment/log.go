@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -112,8 +113,10 @@ type Log struct {
 	syncs atomic.Uint64
 
 	sealer struct {
-		sync.Mutex // guards queue
+		sync.Mutex // guards queue, busy and idle
 		queue      []*Segment
+		busy       bool          // the goroutine is sealing a batch taken from queue
+		idle       chan struct{} // closed (and replaced) when queue empties and busy ends
 		wake       chan struct{} // buffered(1): queue changed
 		done       chan struct{} // closed by Close to stop the goroutine
 		wg         sync.WaitGroup
@@ -472,6 +475,11 @@ func (l *Log) runSealer() {
 		l.sealer.Lock()
 		q := l.sealer.queue
 		l.sealer.queue = nil
+		l.sealer.busy = len(q) > 0
+		if !l.sealer.busy && l.sealer.idle != nil {
+			close(l.sealer.idle)
+			l.sealer.idle = nil
+		}
 		l.sealer.Unlock()
 		for _, s := range q {
 			if err := l.seal(s); err != nil {
@@ -502,6 +510,29 @@ func (l *Log) seal(s *Segment) error {
 	}
 	s.finished.Store(!s.retired.Load())
 	return nil
+}
+
+// WaitSealed returns once the background sealer has finished every seal
+// queued so far (successfully or not), or with ctx's error.
+func (l *Log) WaitSealed(ctx context.Context) error {
+	l.sealer.Lock()
+	if len(l.sealer.queue) == 0 && !l.sealer.busy {
+		l.sealer.Unlock()
+		return nil
+	}
+	if l.sealer.idle == nil {
+		l.sealer.idle = make(chan struct{})
+	}
+	ch := l.sealer.idle
+	l.sealer.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-l.sealer.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Sync makes every record appended so far durable and returns the offset
