@@ -82,6 +82,12 @@ func TestOptions_Invalid(t *testing.T) {
 		{"negative value limit", engine.Options{MaxValueSize: -1}, "MaxValueSize"},
 		{"unknown sync mode", engine.Options{Sync: 7}, "Sync"},
 		{"negative interval", engine.Options{SyncInterval: -time.Second}, "SyncInterval"},
+		{"negative retention", engine.Options{Retention: -time.Second}, "Retention"},
+		{"negative retention bytes", engine.Options{RetentionBytes: -1}, "RetentionBytes"},
+		{"dead fraction over 1", engine.Options{Compaction: engine.CompactionOptions{MinDeadFraction: 1.5}}, "MinDeadFraction"},
+		{"merge smaller than a segment", engine.Options{SegmentBytes: 1 << 20, Compaction: engine.CompactionOptions{MaxMergeBytes: 1 << 10}}, "MaxMergeBytes"},
+		{"negative rate", engine.Options{Compaction: engine.CompactionOptions{RateBytesPerSec: -1}}, "RateBytesPerSec"},
+		{"window hour", engine.Options{Compaction: engine.CompactionOptions{WindowStart: 25}}, "window"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
