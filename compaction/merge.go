@@ -47,7 +47,25 @@ func (s Stats) Reclaimed() int64 { return s.BytesIn - s.BytesOut }
 // if not nil, paces the bytes read. Merge stops with ctx's error when ctx
 // ends. It does not install the result: the caller finishes b and calls
 // segment.Log.Install (or b.Abort).
+//
+// The merge runs on an OS thread of its own at a lower CPU priority, so
+// that on a busy machine the store's requests come first.
 func Merge(ctx context.Context, inputs []*segment.Segment, b *segment.Builder, decide func(*segment.Record) Decision, limit *rate.Limiter) (Stats, error) {
+	type result struct {
+		st  Stats
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		lowerPriority() // the goroutine ends locked: its thread goes with it
+		st, err := merge(ctx, inputs, b, decide, limit)
+		done <- result{st, err}
+	}()
+	r := <-done
+	return r.st, r.err
+}
+
+func merge(ctx context.Context, inputs []*segment.Segment, b *segment.Builder, decide func(*segment.Record) Decision, limit *rate.Limiter) (Stats, error) {
 	start := time.Now()
 	st := Stats{Segments: len(inputs)}
 	var pending int // bytes read since the last limiter or ctx check

@@ -144,16 +144,31 @@ func (db *DB) compactLocked(ctx context.Context, force bool) (CompactResult, err
 		Force:             force,
 	}
 	limit := compaction.NewLimiter(c.RateBytesPerSec)
+	// Only segments sealed before this call: under a steady stream of
+	// overwrites there is always new dead data, and one call must end.
+	upto := db.log.Next()
+	// Nor does one call merge its own outputs again: writes meanwhile
+	// make them a little dead, and rewriting them for that is waste.
+	made := make(map[uint32]bool)
 	// Every merge either reclaims bytes or merges small segments into
 	// fewer; bound the rounds anyway.
 	for round := 0; round < 1000; round++ {
 		segs := db.log.Segments()
-		infos, now := db.segmentInfos(segs)
+		infos, now := db.segmentInfos(segs, upto)
+		for i, s := range segs[:len(infos)] {
+			if made[s.ID()] {
+				infos[i].Mergeable = false
+			}
+		}
 		run, ok := p.Pick(infos)
 		var st compaction.Stats
 		var err error
 		if ok {
-			st, err = db.merge(ctx, segs, run, now, limit)
+			var outs []uint32
+			st, outs, err = db.merge(ctx, segs, run, now, limit)
+			for _, id := range outs {
+				made[id] = true
+			}
 		}
 		for _, s := range segs {
 			s.Release()
@@ -191,8 +206,9 @@ func (db *DB) bgCtx() context.Context {
 }
 
 // segmentInfos describes the sealed segments of segs (all but the active
-// one) for the policy, and returns the time it used.
-func (db *DB) segmentInfos(segs []*segment.Segment) ([]compaction.SegmentInfo, int64) {
+// one) for the policy, and returns the time it used. Segments with records
+// at or above offset upto are not mergeable.
+func (db *DB) segmentInfos(segs []*segment.Segment, upto uint64) ([]compaction.SegmentInfo, int64) {
 	now := db.now()
 	sealed := segs[:max(len(segs)-1, 0)]
 	cut := db.keylessCutoff(segs)
@@ -217,7 +233,7 @@ func (db *DB) segmentInfos(segs []*segment.Segment) ([]compaction.SegmentInfo, i
 		if last < now-int64(db.opts.TombstoneRetention) {
 			headDead += a.tomb
 		}
-		infos[i] = compaction.SegmentInfo{Bytes: bytes, Dead: dead, HeadDead: headDead, Mergeable: s.Finished()}
+		infos[i] = compaction.SegmentInfo{Bytes: bytes, Dead: dead, HeadDead: headDead, Mergeable: s.Finished() && s.LastOffset() < upto}
 	}
 	return infos, now
 }
@@ -262,7 +278,8 @@ type expiredKey struct {
 }
 
 // merge merges the run of segs and swaps the result in.
-func (db *DB) merge(ctx context.Context, segs []*segment.Segment, run compaction.Run, now int64, limit *rate.Limiter) (compaction.Stats, error) {
+// It returns the outputs' segment ids.
+func (db *DB) merge(ctx context.Context, segs []*segment.Segment, run compaction.Run, now int64, limit *rate.Limiter) (compaction.Stats, []uint32, error) {
 	inputs := segs[run.Start:run.End]
 	var expired []expiredKey
 	decide := db.decider(run.Start == 0, now, db.keylessCutoff(segs), &expired)
@@ -270,17 +287,21 @@ func (db *DB) merge(ctx context.Context, segs []*segment.Segment, run compaction
 	st, err := compaction.Merge(ctx, inputs, b, decide, limit)
 	if err != nil {
 		b.Abort()
-		return st, err
+		return st, nil, err
 	}
 	sw, err := db.log.Install(inputs, b, db.mergeHook)
 	if err != nil {
-		return st, err
+		return st, nil, err
+	}
+	var outs []uint32
+	for _, s := range sw.Outputs() {
+		outs = append(outs, s.ID())
 	}
 	relocErr := db.relocate(sw, inputs, expired)
 	if err := sw.Finish(); err != nil {
-		return st, errors.Join(relocErr, err)
+		return st, outs, errors.Join(relocErr, err)
 	}
-	return st, relocErr
+	return st, outs, relocErr
 }
 
 // stepRelocating is the merge hook's step halfway through relocate (the

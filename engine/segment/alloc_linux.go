@@ -25,3 +25,12 @@ func preallocate(f *os.File, size int64) error {
 func fdatasync(f *os.File) error {
 	return unix.Fdatasync(int(f.Fd()))
 }
+
+// writeBehind starts writing back f's bytes [off, off+n) without waiting,
+// after waiting for the write-back of earlier ranges started the same way:
+// a merge that writes hundreds of megabytes keeps little dirty data, so
+// the final fsync (and the fsyncs of writers meanwhile) do not queue
+// behind it.
+func writeBehind(f *os.File, off, n int64) {
+	_ = unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE)
+}

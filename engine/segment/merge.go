@@ -72,6 +72,7 @@ type output struct {
 	f       *os.File
 	w       *bufio.Writer
 	size    int64
+	behind  int64 // bytes handed to writeBehind
 	last    uint64
 	keyless int64
 	idx     []byte
@@ -79,6 +80,10 @@ type output struct {
 	keys    [][]byte // chunks holding the hint keys (never reallocated)
 	buf     []byte   // encoding scratch
 }
+
+// writeBehindBytes is how much a merge output writes before it starts the
+// write-back of those bytes (RocksDB's bytes_per_sync).
+const writeBehindBytes = 1 << 20
 
 // NewBuilder returns a Builder for outputs of at most the log's
 // SegmentBytes each.
@@ -128,6 +133,13 @@ func (b *Builder) Add(r *Record) (BuiltLoc, error) {
 	}
 	o.size += size
 	o.last = r.Offset
+	if o.size-o.behind >= writeBehindBytes {
+		if err := o.w.Flush(); err != nil {
+			return BuiltLoc{}, &FileError{Op: "write merge output", Path: o.f.Name(), Position: -1, Err: err}
+		}
+		writeBehind(o.f, o.behind, o.size-o.behind)
+		o.behind = o.size
+	}
 	return BuiltLoc{Out: len(b.outs) - 1, Pos: uint32(pos), Size: uint32(size)}, nil
 }
 
@@ -472,20 +484,30 @@ func (l *Log) install(inputs []*Segment, b *Builder, hook func(MergeStep) error)
 		return nil, committed(err)
 	}
 	sw := &Swap{l: l, inputs: inputs, hook: hook}
+	// Ids are taken under mu; the files are opened (hints read and
+	// checked) without it, so appends do not wait for that.
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.mu.closed {
+		l.mu.Unlock()
 		return nil, committed(ErrClosed)
 	}
-	for _, base := range m.outputs {
-		s, err := openSegment(l.dir, base, openOptions{id: l.mu.nextID})
+	firstID := l.mu.nextID
+	l.mu.nextID += uint32(len(m.outputs))
+	l.mu.Unlock()
+	for i, base := range m.outputs {
+		s, err := openSegment(l.dir, base, openOptions{id: firstID + uint32(i)})
 		if err != nil {
 			closeAll(sw.outputs)
 			return nil, committed(fmt.Errorf("open merged segment %d: %w", base, err))
 		}
-		l.mu.nextID++
 		s.finished.Store(true)
 		sw.outputs = append(sw.outputs, s)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.mu.closed {
+		closeAll(sw.outputs)
+		return nil, committed(ErrClosed)
 	}
 	// Outputs become reachable by id; the view's order is unchanged.
 	cur := l.v.Load()
