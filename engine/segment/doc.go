@@ -76,13 +76,26 @@
 // segments. Anything else is corruption, reported as a *FileError with the
 // file and position, and is never served as data.
 //
+// # Merges
+//
+// A merge (merge.go) replaces adjacent sealed segments by new ones holding
+// a subset of their records at the same offsets, so an .idx may have gaps
+// and ReadFrom finds a record by lower bound. The outputs are written under
+// temporary names (.merge) and fsynced; the MERGE marker, listing input
+// and output bases, is the commit point; then the inputs are removed and
+// the outputs renamed into place. Open finishes a merge whose marker it
+// finds and removes the temporaries of one that never committed, so a
+// crash leaves the old segments or the new ones, never a mix. A snapshot
+// (snapshot.go) is a tar of the segment files as of one moment.
+//
 // # Concurrency
 //
 // A Log is safe for concurrent use. Appends and truncations are serialized
 // by Log.mu; readers take no lock: they load an immutable view of the
 // segments, hold a reference on each segment they read, and see only
 // records published (index length, then size) after their bytes were
-// written. Lock order: Log.syncMu, Log.mu, Segment.fileMu. No fsync runs
+// written. Log.maint serializes merges, truncations and snapshots. Lock
+// order: Log.maint, Log.syncMu, Log.mu, Segment.fileMu. No fsync runs
 // under Log.mu on the append path; truncations (rare: retention, Raft
 // conflicts and snapshots) hold it while they make the cut durable, since
 // they must not return before it is.
