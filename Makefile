@@ -1,5 +1,6 @@
 # caskade — the two commands on a fresh machine:
-#   make run    the embedded default: a local store in ./caskade-data
+#   make run    the embedded default: a single-node server on 127.0.0.1:7070
+#               storing in ./caskade-data
 #   make test   go vet and the race-enabled test suite (what CI runs)
 
 GO        ?= go
@@ -8,17 +9,38 @@ FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 BENCH     ?= .
 
-.PHONY: all build run test vet fuzz bench bench-compare bench-compare-quick clean
+# Pinned code generators of `make proto`. buf compiles the .proto files
+# itself (no protoc needed) and runs the two plugins, which go install puts
+# into ./bin (no root needed).
+BUF_VERSION                ?= v1.75.0
+PROTOC_GEN_GO_VERSION      ?= v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.2
+BIN                        := $(CURDIR)/bin
+
+.PHONY: all build run demo test vet fuzz bench bench-rpc bench-compare bench-compare-quick proto proto-tools clean
 
 all: build
 
 build:
 	$(GO) build -o bin/caskade ./cmd/caskade
 
-# The main job on its embedded default: writes, reads, scans, produces,
-# consumes and reopens a store in ./caskade-data, and reports timings.
+# The main job on its embedded default: one node serving gRPC on
+# 127.0.0.1:7070 with its store in ./caskade-data. Stop it with Ctrl-C.
 run:
+	$(GO) run ./cmd/caskade serve
+
+# Without a server: writes, reads, scans, produces, consumes and reopens a
+# store in ./caskade-data, and reports timings.
+demo:
 	$(GO) run ./cmd/caskade local demo
+
+# Regenerate api/v1 from api/v1/*.proto (the generated code is committed).
+proto: proto-tools
+	PATH="$(BIN):$$PATH" $(GO) run github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION) generate
+
+proto-tools:
+	GOBIN=$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(BIN) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
 vet:
 	$(GO) vet $(PKGS)
@@ -40,6 +62,10 @@ fuzz:
 # Engine, keydir and segment benchmarks; compare runs with benchstat.
 bench:
 	$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem -benchtime=$(BENCHTIME) ./engine/... ./keydir/
+
+# The gRPC server over loopback: durable puts, gets, streamed produce.
+bench-rpc:
+	$(GO) test -run='^$$' -bench='RPC' -benchtime=$(BENCHTIME) ./rpc/
 
 # caskade beside bbolt, pebble and badger, interleaved, as ratios (its own
 # module, so the main module does not depend on them).

@@ -1,9 +1,25 @@
 // Command caskade is the one binary of caskade, a Bitcask-style key-value
 // store whose storage is an ordered commit log.
 //
-// Until the server lands, the binary works on a store in a local directory
-// through the "local" command group (as etcdutl does next to etcdctl), so
-// that the client commands of the server keep their plain names later:
+// "caskade serve" runs a server. The client commands talk to one:
+//
+//	caskade put KEY [VALUE] [--ttl DURATION]
+//	caskade get KEY [--stale]
+//	caskade del KEY
+//	caskade cas KEY EXPECTED_OFFSET [VALUE]
+//	caskade scan [--prefix P] [--start S] [--end E] [--limit N] [--keys-only]
+//	caskade produce [VALUE...]
+//	caskade consume [--from OFFSET] [--follow] [--limit N] [--prefix P]
+//	caskade status
+//	caskade compact
+//	caskade snapshot save FILE
+//
+// They share --endpoints (host:port,...; default 127.0.0.1:7070),
+// --timeout (per request) and -o/--output (text or json), also read from
+// CASKADE_ENDPOINTS, CASKADE_TIMEOUT and CASKADE_OUTPUT.
+//
+// The "local" command group works on a store in a local directory without
+// a server (as etcdutl does next to etcdctl):
 //
 //	caskade local put KEY [VALUE] [--ttl DURATION]
 //	caskade local get KEY [--json]
@@ -21,6 +37,7 @@
 //
 // Exit codes: 0 success; 1 a definite "no" (key not found, compare-and-swap
 // mismatch, offset out of range); 2 bad flags, arguments or environment
-// (nothing was written); 3 the store failed (I/O, corrupt data, store in
-// use, a demo check failed); 130 interrupted.
+// (nothing was written); 3 the store or the server failed (I/O, corrupt
+// data, store in use, server unreachable, a demo check failed); 130
+// interrupted.
 package main

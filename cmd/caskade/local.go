@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/caskade/caskade/engine"
 )
@@ -42,17 +44,8 @@ line wins over the environment; an empty variable counts as unset.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	c := &a.local
-	c.sync.mode = engine.SyncAlways
-	c.segmentBytes = byteSize{n: engine.DefaultSegmentBytes, min: engine.MinSegmentBytes, max: engine.MaxSegmentBytes}
-	c.maxKeySize = byteSize{n: engine.DefaultMaxKeySize, min: 1, max: engine.MaxKeySizeLimit}
-	c.maxValueSize = byteSize{n: engine.DefaultMaxValueSize, min: 0, max: engine.MaxValueSizeLimit}
-
 	f := cmd.PersistentFlags()
-	f.StringVar(&c.dataDir, "data-dir", "./caskade-data", "directory of the store")
-	f.Var(&c.sync, "sync", "when writes reach the disk: always, interval or never")
-	f.Var(&c.segmentBytes, "segment-bytes", "seal the active segment at this size")
-	f.Var(&c.maxKeySize, "max-key-size", "largest key accepted")
-	f.Var(&c.maxValueSize, "max-value-size", "largest value accepted")
+	addEngineFlags(f, c)
 	annotateEnv(f)
 	a.localFlags = f
 	cmd.PersistentPreRunE = func(*cobra.Command, []string) error {
@@ -73,14 +66,31 @@ line wins over the environment; an empty variable counts as unset.`,
 	return cmd
 }
 
+// addEngineFlags defines the flags that say where the store is and how it
+// is opened, with their defaults, on f. "local" and "serve" share them.
+func addEngineFlags(f *pflag.FlagSet, c *localConfig) {
+	c.sync.mode = engine.SyncAlways
+	c.segmentBytes = byteSize{n: engine.DefaultSegmentBytes, min: engine.MinSegmentBytes, max: engine.MaxSegmentBytes}
+	c.maxKeySize = byteSize{n: engine.DefaultMaxKeySize, min: 1, max: engine.MaxKeySizeLimit}
+	c.maxValueSize = byteSize{n: engine.DefaultMaxValueSize, min: 0, max: engine.MaxValueSizeLimit}
+	f.StringVar(&c.dataDir, "data-dir", "./caskade-data", "directory of the store")
+	f.Var(&c.sync, "sync", "when writes reach the disk: always, interval or never")
+	f.Var(&c.segmentBytes, "segment-bytes", "seal the active segment at this size")
+	f.Var(&c.maxKeySize, "max-key-size", "largest key accepted")
+	f.Var(&c.maxValueSize, "max-value-size", "largest value accepted")
+}
+
 // options maps the global flags to engine options.
-func (a *app) options() engine.Options {
+func (a *app) options() engine.Options { return a.local.options(a.logger) }
+
+// options maps the engine flags to engine options.
+func (c *localConfig) options(logger *slog.Logger) engine.Options {
 	return engine.Options{
-		SegmentBytes: a.local.segmentBytes.n,
-		Sync:         a.local.sync.mode,
-		MaxKeySize:   int(a.local.maxKeySize.n),
-		MaxValueSize: int(a.local.maxValueSize.n),
-		Logger:       a.logger,
+		SegmentBytes: c.segmentBytes.n,
+		Sync:         c.sync.mode,
+		MaxKeySize:   int(c.maxKeySize.n),
+		MaxValueSize: int(c.maxValueSize.n),
+		Logger:       logger,
 	}
 }
 
@@ -94,7 +104,11 @@ type store struct {
 // creates the directory if needed; one that only reads refuses a missing
 // directory rather than leave an empty store behind.
 func (a *app) openStore(write bool, opts engine.Options) (*store, error) {
-	dir := a.local.dataDir
+	return openStoreIn(a.local.dataDir, write, opts)
+}
+
+// openStoreIn is openStore for the store in dir.
+func openStoreIn(dir string, write bool, opts engine.Options) (*store, error) {
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !write:

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"strconv"
@@ -27,11 +28,17 @@ type jsonItem struct {
 }
 
 func newJSONItem(it *engine.Item) jsonItem {
-	j := jsonItem{Offset: it.Offset, Timestamp: jsonTime(it.Timestamp), Expiry: jsonTime(it.Expiry)}
-	j.Key, j.KeyEncoding = encodeBytes(it.Key)
-	if it.Value != nil {
+	return itemJSON(it.Key, it.Value, it.Offset, it.Timestamp, it.Expiry)
+}
+
+// itemJSON builds a jsonItem from a key's fields, whichever API read it;
+// a nil value is absent (keys only). Times are unix nanoseconds, 0 unknown.
+func itemJSON(key, value []byte, offset uint64, timestamp, expiry int64) jsonItem {
+	j := jsonItem{Offset: offset, Timestamp: jsonTime(timestamp), Expiry: jsonTime(expiry)}
+	j.Key, j.KeyEncoding = encodeBytes(key)
+	if value != nil {
 		var v string
-		v, j.ValueEncoding = encodeBytes(it.Value)
+		v, j.ValueEncoding = encodeBytes(value)
 		j.Value = &v
 	}
 	return j
@@ -67,14 +74,30 @@ type jsonRecord struct {
 }
 
 func newJSONRecord(r *engine.Record) jsonRecord {
-	j := jsonRecord{Offset: r.Offset, Type: recordType(r), Timestamp: jsonTime(r.Timestamp), Expiry: jsonTime(r.Expiry)}
-	j.Key, j.KeyEncoding = encodeBytes(r.Key)
-	if j.Type != recordTombstone {
+	return recordJSON(r.Offset, recordType(r), r.Key, r.Value, r.Timestamp, r.Expiry)
+}
+
+// recordJSON builds a jsonRecord from a record's fields, whichever API read
+// it. typ is recordPut, recordTombstone or recordMessage.
+func recordJSON(offset uint64, typ string, key, value []byte, timestamp, expiry int64) jsonRecord {
+	j := jsonRecord{Offset: offset, Type: typ, Timestamp: jsonTime(timestamp), Expiry: jsonTime(expiry)}
+	j.Key, j.KeyEncoding = encodeBytes(key)
+	if typ != recordTombstone {
 		var v string
-		v, j.ValueEncoding = encodeBytes(r.Value)
+		v, j.ValueEncoding = encodeBytes(value)
 		j.Value = &v
 	}
 	return j
+}
+
+// writeRecordLine writes one record as a tab-separated line:
+// OFFSET, TYPE, KEY and (except for a tombstone) VALUE.
+func writeRecordLine(w io.Writer, offset uint64, typ string, key, value []byte) {
+	if typ == recordTombstone {
+		fmt.Fprintf(w, "%d\t%s\t%s\n", offset, typ, display(key))
+		return
+	}
+	fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", offset, typ, display(key), display(value))
 }
 
 // encodeBytes returns b as a string if it is valid UTF-8, else as base64
@@ -92,6 +115,15 @@ func jsonTime(ns int64) string {
 		return ""
 	}
 	return time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
+}
+
+// unixNano returns t in unix nanoseconds; the zero Time is 0 (unknown or
+// never), as jsonTime expects.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 // writeJSON writes v as one line of JSON.

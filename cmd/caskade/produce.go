@@ -176,12 +176,7 @@ func (a *app) consume(cmd *cobra.Command, db *engine.DB, from uint64, maxN int, 
 
 // writeRecordText writes one record as a tab-separated line.
 func writeRecordText(w io.Writer, r *engine.Record) {
-	switch t := recordType(r); t {
-	case recordTombstone:
-		fmt.Fprintf(w, "%d\t%s\t%s\n", r.Offset, t, display(r.Key))
-	default:
-		fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", r.Offset, t, display(r.Key), display(r.Value))
-	}
+	writeRecordLine(w, r.Offset, recordType(r), r.Key, r.Value)
 }
 
 // offsetError explains a read outside the log.

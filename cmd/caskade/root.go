@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/caskade/caskade/client"
 	"github.com/caskade/caskade/engine"
 )
 
@@ -68,13 +69,16 @@ func (a *app) newRootCmd() *cobra.Command {
 commit log: every write gets an offset, the latest record of a key is its
 value, and the log can be consumed in order like a Kafka partition.
 
-Until the server lands, "caskade local ..." works on a store in a local
-directory.
+"caskade serve" runs a server; the client commands (put, get, del, scan,
+cas, produce, consume, status, compact, snapshot) talk to it at --endpoints
+(default 127.0.0.1:7070, or $CASKADE_ENDPOINTS), with -o json for scripts.
+"caskade local ..." works on a store in a local directory, without a
+server.
 
 Exit codes: 0 success; 1 a definite "no" (key not found, compare-and-swap
 mismatch, offset out of range); 2 bad flags, arguments or environment
-(nothing was written); 3 the store failed (I/O, corrupt data, store in use,
-a demo check failed); 130 interrupted.`,
+(nothing was written); 3 the store or the server failed (I/O, corrupt data,
+store in use, server unreachable, a demo check failed); 130 interrupted.`,
 		SilenceErrors: true, // run prints them, once, as one line
 		SilenceUsage:  true,
 	}
@@ -84,7 +88,9 @@ a demo check failed); 130 interrupted.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &cliError{code: exitUsage, err: err}
 	})
+	a.addClientCommands(root)
 	root.AddCommand(a.newLocalCmd())
+	root.AddCommand(a.newServeCmd())
 	return root
 }
 
@@ -126,7 +132,8 @@ func exitCode(err error) int {
 
 // classify gives an error returned by a command its exit code. Commands
 // turn the errors they expect into clear messages first; this is the
-// backstop, matching engine errors with errors.Is.
+// backstop, matching engine errors and the client's (the server's answers)
+// with errors.Is.
 func classify(err error) error {
 	var ce *cliError
 	if err == nil || errors.As(err, &ce) {
@@ -138,13 +145,18 @@ func classify(err error) error {
 		return &cliError{code: exitInterrupted, err: fmt.Errorf("interrupted: %w", err)}
 	case errors.Is(err, engine.ErrNotFound),
 		errors.Is(err, engine.ErrCASMismatch),
-		errors.Is(err, engine.ErrOutOfRange):
+		errors.Is(err, engine.ErrOutOfRange),
+		errors.Is(err, client.ErrNotFound),
+		errors.Is(err, client.ErrCASMismatch),
+		errors.Is(err, client.ErrOutOfRange):
 		code = exitNo
 	case errors.Is(err, engine.ErrEmptyKey),
 		errors.Is(err, engine.ErrKeyTooLarge),
 		errors.Is(err, engine.ErrValueTooLarge),
 		errors.Is(err, engine.ErrBadRange),
-		errors.Is(err, engine.ErrInvalidOptions):
+		errors.Is(err, engine.ErrInvalidOptions),
+		errors.Is(err, client.ErrInvalidArgument),
+		errors.Is(err, client.ErrTooLarge):
 		code = exitUsage
 	}
 	return &cliError{code: code, err: err}

@@ -1,0 +1,149 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+
+	caskadev1 "github.com/caskade/caskade/api/v1"
+)
+
+// DefaultTimeout bounds each unary call whose context has no earlier
+// deadline, unless WithTimeout says otherwise.
+const DefaultTimeout = 10 * time.Second
+
+// Client talks to a caskade store over gRPC. It is safe for concurrent
+// use; one Client per process and store is the intended use, since it
+// multiplexes every call over its connections.
+type Client struct {
+	conn    *grpc.ClientConn
+	timeout time.Duration // per unary call; 0: none. Immutable after Dial.
+
+	kv    caskadev1.KVClient
+	log   caskadev1.LogClient
+	clus  caskadev1.ClusterClient
+	maint caskadev1.MaintenanceClient
+
+	closed atomic.Bool
+}
+
+// Option configures Dial.
+type Option func(*dialConfig)
+
+// dialConfig is what the Options of one Dial set.
+type dialConfig struct {
+	creds    credentials.TransportCredentials
+	timeout  time.Duration
+	dialOpts []grpc.DialOption
+}
+
+// WithTransportCredentials secures the connections with creds (TLS or
+// mutual TLS).
+func WithTransportCredentials(creds credentials.TransportCredentials) Option {
+	return func(c *dialConfig) { c.creds = creds }
+}
+
+// WithInsecure makes the connections plaintext: for a server on the
+// loopback interface only. Dial refuses to guess between this and TLS, so
+// one of WithInsecure and WithTransportCredentials is required.
+func WithInsecure() Option {
+	return func(c *dialConfig) { c.creds = insecure.NewCredentials() }
+}
+
+// WithTimeout bounds each unary call (Put, Get, Status, ...) whose context
+// has no earlier deadline; 0 means no bound. Streams (Consumer, Producer,
+// Snapshot) are bounded by their context only. The default is
+// DefaultTimeout.
+func WithTimeout(d time.Duration) Option {
+	return func(c *dialConfig) { c.timeout = d }
+}
+
+// WithDialOptions adds gRPC dial options, applied after the Client's own
+// (so they win where both set the same thing).
+func WithDialOptions(opts ...grpc.DialOption) Option {
+	return func(c *dialConfig) { c.dialOpts = append(c.dialOpts, opts...) }
+}
+
+// Dial returns a Client for the servers at endpoints (host:port each). It
+// does not wait for a connection: calls connect on demand, and a server
+// that cannot be reached makes them fail with ErrUnavailable. ctx is
+// checked before anything is set up.
+func Dial(ctx context.Context, endpoints []string, opts ...Option) (*Client, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("dial: %w", err)
+	}
+	cfg := dialConfig{timeout: DefaultTimeout}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := checkEndpoints(endpoints); err != nil {
+		return nil, fmt.Errorf("dial: %w", err)
+	}
+	if cfg.creds == nil {
+		return nil, fmt.Errorf("dial: %w: no transport credentials (use WithTransportCredentials or WithInsecure)", ErrInvalidArgument)
+	}
+	if cfg.timeout < 0 {
+		return nil, fmt.Errorf("dial: %w: negative timeout %v", ErrInvalidArgument, cfg.timeout)
+	}
+	dopts := append(dialOptions(endpoints), grpc.WithTransportCredentials(cfg.creds))
+	dopts = append(dopts, cfg.dialOpts...)
+	conn, err := grpc.NewClient(target(endpoints), dopts...)
+	if err != nil {
+		return nil, fmt.Errorf("dial %v: %w", endpoints, err)
+	}
+	conn.Connect() // start connecting now rather than at the first call
+	return &Client{
+		conn:    conn,
+		timeout: cfg.timeout,
+		kv:      caskadev1.NewKVClient(conn),
+		log:     caskadev1.NewLogClient(conn),
+		clus:    caskadev1.NewClusterClient(conn),
+		maint:   caskadev1.NewMaintenanceClient(conn),
+	}, nil
+}
+
+// Close closes the connections. Calls in flight fail; later calls return
+// ErrClosed. Closing twice returns ErrClosed.
+func (c *Client) Close() error {
+	if c.closed.Swap(true) {
+		return ErrClosed
+	}
+	if err := c.conn.Close(); err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	return nil
+}
+
+// unary returns the context for one unary call: ctx bounded by the
+// Client's timeout.
+func (c *Client) unary(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.timeout > 0 {
+		return context.WithTimeout(ctx, c.timeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+// check returns ErrClosed once Close was called.
+func (c *Client) check(op string) error {
+	if c.closed.Load() {
+		return fmt.Errorf("%s: %w", op, ErrClosed)
+	}
+	return nil
+}
+
+// wrap turns the error of a call into one that errors.Is matches against
+// this package's sentinels, prefixed with the operation.
+func (c *Client) wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if c.closed.Load() {
+		return fmt.Errorf("%s: %w", op, ErrClosed)
+	}
+	return fmt.Errorf("%s: %w", op, FromError(err))
+}
