@@ -99,3 +99,32 @@ func formatBytes(n int64) string {
 	}
 	return strconv.FormatInt(n, 10)
 }
+
+// hourWindow is a pflag.Value for hours of the day, "START-END" (22-6
+// wraps midnight); empty means all day.
+type hourWindow struct{ start, end int }
+
+func (w *hourWindow) Set(v string) error {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		*w = hourWindow{}
+		return nil
+	}
+	a, b, ok := strings.Cut(v, "-")
+	start, err1 := strconv.Atoi(strings.TrimSpace(a))
+	end, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil || start < 0 || start > 23 || end < 0 || end > 23 {
+		return fmt.Errorf("%q is not START-END with hours in [0, 23]", v)
+	}
+	*w = hourWindow{start: start, end: end}
+	return nil
+}
+
+func (w *hourWindow) String() string {
+	if w.start == w.end {
+		return ""
+	}
+	return fmt.Sprintf("%d-%d", w.start, w.end)
+}
+
+func (w *hourWindow) Type() string { return "hours" }

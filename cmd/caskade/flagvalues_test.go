@@ -103,3 +103,32 @@ func TestSyncFlag(t *testing.T) {
 		})
 	}
 }
+
+func TestHourWindow(t *testing.T) {
+	tests := []struct {
+		in         string
+		start, end int
+		wantErr    bool
+	}{
+		{in: "", start: 0, end: 0},
+		{in: "22-6", start: 22, end: 6},
+		{in: " 1 - 5 ", start: 1, end: 5},
+		{in: "0-23", start: 0, end: 23},
+		{in: "24-1", wantErr: true},
+		{in: "5", wantErr: true},
+		{in: "a-b", wantErr: true},
+		{in: "-1-3", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			var w hourWindow
+			err := w.Set(tt.in)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("Set(%q) error %v, want error %v", tt.in, err, tt.wantErr)
+			}
+			if !tt.wantErr && (w.start != tt.start || w.end != tt.end) {
+				t.Fatalf("Set(%q) = %d-%d, want %d-%d", tt.in, w.start, w.end, tt.start, tt.end)
+			}
+		})
+	}
+}

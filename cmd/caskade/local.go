@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -21,6 +22,15 @@ type localConfig struct {
 	segmentBytes byteSize
 	maxKeySize   byteSize
 	maxValueSize byteSize
+
+	tombstoneRetention time.Duration
+	retention          time.Duration
+	retentionBytes     byteSize
+	compaction         bool
+	compactionInterval time.Duration
+	compactionRate     byteSize
+	compactionWindow   hourWindow
+	compactionMinDead  float64
 }
 
 func (a *app) newLocalCmd() *cobra.Command {
@@ -52,8 +62,8 @@ line wins over the environment; an empty variable counts as unset.`,
 		if err := bindEnv(f, a.lookupEnv); err != nil {
 			return err
 		}
-		if c.dataDir == "" {
-			return usageErrorf("--data-dir is empty")
+		if err := c.check(); err != nil {
+			return err
 		}
 		return nil
 	}
@@ -61,7 +71,7 @@ line wins over the environment; an empty variable counts as unset.`,
 	cmd.AddCommand(
 		a.newPutCmd(), a.newGetCmd(), a.newDelCmd(), a.newCASCmd(), a.newScanCmd(),
 		a.newProduceCmd(), a.newConsumeCmd(),
-		a.newStatsCmd(), a.newDemoCmd(),
+		a.newStatsCmd(), a.newLocalCompactCmd(), a.newDemoCmd(),
 	)
 	return cmd
 }
@@ -78,6 +88,35 @@ func addEngineFlags(f *pflag.FlagSet, c *localConfig) {
 	f.Var(&c.segmentBytes, "segment-bytes", "seal the active segment at this size")
 	f.Var(&c.maxKeySize, "max-key-size", "largest key accepted")
 	f.Var(&c.maxValueSize, "max-value-size", "largest value accepted")
+
+	c.retentionBytes = byteSize{n: 0, min: 0, max: 1 << 62}
+	c.compactionRate = byteSize{n: 0, min: 0, max: 1 << 40}
+	f.DurationVar(&c.tombstoneRetention, "tombstone-retention", engine.DefaultTombstoneRetention, "how long a delete's tombstone stays in the log before compaction may drop it")
+	f.DurationVar(&c.retention, "retention", 0, "drop keyless records (produce) older than this; 0 keeps them")
+	f.Var(&c.retentionBytes, "retention-bytes", "drop the oldest keyless records while the log is larger than this; 0 means no limit")
+	f.BoolVar(&c.compaction, "compaction", true, "merge sealed segments in the background (compact works either way)")
+	f.DurationVar(&c.compactionInterval, "compaction-interval", 15*time.Second, "how often background compaction looks for work")
+	f.Var(&c.compactionRate, "compaction-rate", "bytes per second a merge may read; 0 means unlimited")
+	f.Var(&c.compactionWindow, "compaction-window", "hours of the day for background merges, START-END (22-6); empty means always")
+	f.Float64Var(&c.compactionMinDead, "compaction-min-dead", 0.5, "merge a segment once this fraction of it is dead")
+}
+
+// check reports engine flags whose values the engine would refuse, naming
+// the flag.
+func (c *localConfig) check() error {
+	switch {
+	case c.dataDir == "":
+		return usageErrorf("--data-dir is empty")
+	case c.tombstoneRetention <= 0:
+		return usageErrorf("--tombstone-retention %v must be positive", c.tombstoneRetention)
+	case c.retention < 0:
+		return usageErrorf("--retention %v must not be negative (0 keeps records forever)", c.retention)
+	case c.compactionInterval <= 0:
+		return usageErrorf("--compaction-interval %v must be positive", c.compactionInterval)
+	case !(c.compactionMinDead > 0 && c.compactionMinDead <= 1):
+		return usageErrorf("--compaction-min-dead %v must be in (0, 1]", c.compactionMinDead)
+	}
+	return nil
 }
 
 // options maps the global flags to engine options.
@@ -91,6 +130,18 @@ func (c *localConfig) options(logger *slog.Logger) engine.Options {
 		MaxKeySize:   int(c.maxKeySize.n),
 		MaxValueSize: int(c.maxValueSize.n),
 		Logger:       logger,
+
+		TombstoneRetention: c.tombstoneRetention,
+		Retention:          c.retention,
+		RetentionBytes:     c.retentionBytes.n,
+		Compaction: engine.CompactionOptions{
+			Disabled:        !c.compaction,
+			Interval:        c.compactionInterval,
+			RateBytesPerSec: c.compactionRate.n,
+			WindowStart:     c.compactionWindow.start,
+			WindowEnd:       c.compactionWindow.end,
+			MinDeadFraction: c.compactionMinDead,
+		},
 	}
 }
 

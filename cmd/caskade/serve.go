@@ -152,8 +152,8 @@ func loadConfigFile(k *koanf.Koanf, fs *pflag.FlagSet, path string) error {
 // validate checks what the flag types cannot: a usable --data-dir and
 // --listen, and plaintext only on loopback without --insecure.
 func (c *serveConfig) validate() error {
-	if c.store.dataDir == "" {
-		return usageErrorf("--data-dir is empty")
+	if err := c.store.check(); err != nil {
+		return err
 	}
 	host, _, err := net.SplitHostPort(c.listen)
 	if err != nil {

@@ -22,6 +22,7 @@ type storeStats struct {
 	Earliest    uint64 `json:"earliest_offset"` // the log start: the oldest segment's base offset
 	RecordBytes int64  `json:"record_bytes"`    // bytes of records in all segments
 	LiveBytes   int64  `json:"live_bytes"`      // bytes of keyed records the keydir points at
+	DeadBytes   int64  `json:"dead_bytes"`      // superseded records a merge would drop
 	KeydirBytes int64  `json:"keydir_bytes"`    // heap held by the in-memory index
 	Segments    int    `json:"segments"`
 	LogBytes    int64  `json:"log_bytes"`
@@ -42,6 +43,7 @@ func (a *app) newStatsCmd() *cobra.Command {
 				es := db.Stats()
 				st.Keys, st.NextOffset, st.Earliest = es.Keys, es.NextOffset, es.Earliest
 				st.RecordBytes, st.LiveBytes, st.KeydirBytes = es.Bytes, es.LiveBytes, es.KeydirBytes
+				st.DeadBytes = es.DeadBytes
 				return nil
 			})
 			if err != nil {
@@ -95,7 +97,7 @@ func writeStatsText(a *app, st *storeStats) error {
 	fmt.Fprintf(tw, "keys\t%d\n", st.Keys)
 	fmt.Fprintf(tw, "earliest offset\t%d\n", st.Earliest)
 	fmt.Fprintf(tw, "next offset\t%d\n", st.NextOffset)
-	fmt.Fprintf(tw, "record bytes\t%s (live %s)\n", humanBytes(st.RecordBytes), humanBytes(st.LiveBytes))
+	fmt.Fprintf(tw, "record bytes\t%s (live %s, dead %s)\n", humanBytes(st.RecordBytes), humanBytes(st.LiveBytes), humanBytes(st.DeadBytes))
 	fmt.Fprintf(tw, "keydir bytes\t%s\n", humanBytes(st.KeydirBytes))
 	fmt.Fprintf(tw, "segments\t%d\n", st.Segments)
 	fmt.Fprintf(tw, "disk bytes\t%s (log %s, index %s, hint %s)\n",
