@@ -71,7 +71,7 @@ line wins over the environment; an empty variable counts as unset.`,
 	cmd.AddCommand(
 		a.newPutCmd(), a.newGetCmd(), a.newDelCmd(), a.newCASCmd(), a.newScanCmd(),
 		a.newProduceCmd(), a.newConsumeCmd(),
-		a.newStatsCmd(), a.newLocalCompactCmd(), a.newDemoCmd(),
+		a.newStatsCmd(), a.newLocalCompactCmd(), a.newLocalRestoreCmd(), a.newDemoCmd(),
 	)
 	return cmd
 }

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/caskade/caskade/engine"
 )
 
 func TestRun_LocalCompact(t *testing.T) {
@@ -31,4 +36,38 @@ func TestRun_LocalCompact(t *testing.T) {
 	// Bad flags name themselves and change nothing.
 	runCLI(t, env, "", "local", "--compaction-window", "25-3", "compact").want(t, exitUsage, "", "--compaction-window")
 	runCLI(t, env, "", "local", "--retention", "-1h", "compact").want(t, exitUsage, "", "--retention")
+}
+
+func TestRun_LocalRestore(t *testing.T) {
+	t.Parallel()
+	env := testEnv(t.TempDir())
+	runCLI(t, env, "", "local", "put", "k", "v").want(t, 0, "1\n", "")
+	// A snapshot as the server writes it: the engine's Backup.
+	dir := env["CASKADE_DATA_DIR"]
+	snap := filepath.Join(t.TempDir(), "snap.tar")
+	writeBackup(t, dir, snap)
+	restored := filepath.Join(t.TempDir(), "restored")
+	runCLI(t, env, "", "local", "--data-dir", restored, "restore", snap).want(t, 0, "restored "+snap+" into "+restored+"\n", "")
+	runCLI(t, env, "", "local", "--data-dir", restored, "get", "k").want(t, 0, "v", "")
+	// Not over an existing store; not from garbage.
+	runCLI(t, env, "", "local", "--data-dir", restored, "restore", snap).want(t, exitFailure, "", "not empty")
+	runCLI(t, env, "garbage", "local", "--data-dir", filepath.Join(t.TempDir(), "x"), "restore", "-").want(t, exitFailure, "", "restore")
+	runCLI(t, env, "", "local", "--data-dir", filepath.Join(t.TempDir(), "y"), "restore", "/nonexistent").want(t, exitUsage, "", "nonexistent")
+}
+
+func writeBackup(t *testing.T, dir, path string) {
+	t.Helper()
+	db, err := engine.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := db.Backup(context.Background(), f); err != nil {
+		t.Fatal(err)
+	}
 }
