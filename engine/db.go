@@ -509,10 +509,21 @@ func (db *DB) Get(key []byte) (Item, error) {
 // 0 reads from the log start. Below the log start or past the high-water
 // mark it returns an *OffsetError; at the mark, no records.
 func (db *DB) ReadFrom(offset uint64, max int) ([]Record, uint64, error) {
+	return db.ReadFromBytes(offset, max, 0)
+}
+
+// ReadFromBytes is ReadFrom that also stops once maxBytes of records are
+// collected (0: no byte limit); it returns at least one record if any
+// exists, so a reader with a small budget still makes progress.
+func (db *DB) ReadFromBytes(offset uint64, max int, maxBytes int64) ([]Record, uint64, error) {
 	if db.closed.Load() {
 		return nil, 0, ErrClosed
 	}
-	return db.log.ReadFrom(offset, max, 0)
+	recs, next, err := db.log.ReadFrom(offset, max, maxBytes)
+	if errors.Is(err, segment.ErrClosed) {
+		err = ErrClosed // raced Close
+	}
+	return recs, next, err
 }
 
 // NextOffset returns the offset the next write will get.
