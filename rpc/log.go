@@ -87,9 +87,6 @@ func (s *Server) consume(ctx context.Context, req *caskadev1.ConsumeStreamReques
 	budget := s.maxMsg - messageOverhead
 	next := req.GetOffset()
 	end := s.store.NextOffset() // without follow, stop here
-	// want is how many records to read next: the batch size, lowered when
-	// records are large so that one read does not hold many values.
-	want := batch
 	for read := false; ; read = true {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -98,7 +95,8 @@ func (s *Server) consume(ctx context.Context, req *caskadev1.ConsumeStreamReques
 		if read && !follow && next >= end {
 			return nil
 		}
-		recs, hwm, err := s.store.ReadFrom(next, want)
+		// One read holds at most about one message's worth of records.
+		recs, hwm, err := s.store.ReadFromBytes(next, batch, int64(budget))
 		var oe *engine.OffsetError
 		if follow && errors.As(err, &oe) && next > oe.Next {
 			// Past the end in a following stream: wait for the log to
@@ -140,11 +138,6 @@ func (s *Server) consume(ctx context.Context, req *caskadev1.ConsumeStreamReques
 			return err
 		}
 		next = last + 1
-		size := 0
-		for i := range recs {
-			size += recordBytes(&recs[i])
-		}
-		want = max(min(batch, budget/max(size/max(len(recs), 1), 1)), 1)
 	}
 }
 

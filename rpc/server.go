@@ -31,6 +31,9 @@ type Store interface {
 	// ReadFrom returns up to max records at or after offset and the
 	// high-water mark, or an *engine.OffsetError.
 	ReadFrom(offset uint64, max int) ([]engine.Record, uint64, error)
+	// ReadFromBytes is ReadFrom stopping once maxBytes of records are
+	// collected (at least one record is returned if any exists).
+	ReadFromBytes(offset uint64, max int, maxBytes int64) ([]engine.Record, uint64, error)
 	// Wait returns once NextOffset() > offset, or with ctx's error, or
 	// engine.ErrClosed.
 	Wait(ctx context.Context, offset uint64) error
