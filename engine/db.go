@@ -416,8 +416,11 @@ func (db *DB) currentLocked(key []byte) (uint64, error) {
 	return e.Offset, nil
 }
 
-// expired reads the header of e's record to check its expiry.
-func (db *DB) expired(e keydir.Entry) (bool, error) {
+// expired reads the header of e's record to check its expiry now.
+func (db *DB) expired(e keydir.Entry) (bool, error) { return db.expiredAt(e, db.now()) }
+
+// expiredAt reports whether e's record has expired at time now.
+func (db *DB) expiredAt(e keydir.Entry, now int64) (bool, error) {
 	s, ok := db.log.Acquire(e.Seg)
 	if !ok {
 		return false, fmt.Errorf("%w: segment %d gone", ErrCorrupt, e.Seg)
@@ -427,7 +430,7 @@ func (db *DB) expired(e keydir.Entry) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return h.Flags&segment.FlagExpiry != 0 && h.Expiry <= db.now(), nil
+	return h.Flags&segment.FlagExpiry != 0 && h.Expiry <= now, nil
 }
 
 // Produce appends a keyless record (a message of the log view) and returns

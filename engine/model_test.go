@@ -124,6 +124,55 @@ func (m *dbMachine) Tick(t *rapid.T) {
 	m.clock.Add(int64(h) * int64(time.Hour))
 }
 
+// ApplyBatch applies a few ops as one batch (the Raft FSM's path); each op
+// sees the ones before it.
+func (m *dbMachine) ApplyBatch(t *rapid.T) {
+	n := rapid.IntRange(1, 5).Draw(t, "ops")
+	now := m.clock.Load()
+	ops := make([]engine.Op, n)
+	for i := range ops {
+		op := engine.Op{Kind: engine.OpKind(rapid.IntRange(1, 4).Draw(t, "kind")), Timestamp: now}
+		if op.Kind != engine.OpProduce {
+			op.Key = []byte(m.keyGn.Draw(t, "key"))
+		}
+		if op.Kind != engine.OpDelete {
+			op.Value = m.valGn.Draw(t, "value")
+		}
+		if op.Kind == engine.OpCAS {
+			op.Expected = rapid.Uint64Range(0, m.next+uint64(i)).Draw(t, "expected")
+		}
+		ops[i] = op
+	}
+	res, err := m.db.Apply(ops)
+	if err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	for i, op := range ops {
+		k := string(op.Key)
+		cur := uint64(0)
+		if v, ok := m.live(k); ok {
+			cur = v.offset
+		}
+		var wantErr error
+		switch {
+		case op.Kind == engine.OpDelete && cur == 0:
+			wantErr = engine.ErrNotFound
+		case op.Kind == engine.OpCAS && cur != op.Expected:
+			wantErr = engine.ErrCASMismatch
+		}
+		if wantErr != nil {
+			if !errors.Is(res[i].Err, wantErr) {
+				t.Fatalf("op %d %v %q: %v, want %v", i, op.Kind, k, res[i].Err, wantErr)
+			}
+			continue
+		}
+		if res[i].Err != nil {
+			t.Fatalf("op %d %v %q: %v", i, op.Kind, k, res[i].Err)
+		}
+		m.wrote(t, res[i].Offset, k, op.Value, op.Kind == engine.OpDelete)
+	}
+}
+
 // Compact merges by hand.
 func (m *dbMachine) Compact(t *rapid.T) {
 	if _, err := m.db.Compact(context.Background()); err != nil {
