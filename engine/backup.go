@@ -25,6 +25,39 @@ func (db *DB) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	return n, err
 }
 
+// Checkpoint is a pinned, point-in-time image of the store (see
+// DB.Checkpoint).
+type Checkpoint struct{ sn *segment.Snapshot }
+
+// Checkpoint pins the store as it is now, quickly (nothing is copied), for
+// writing out later with WriteTo while writes go on; a Raft FSM snapshot
+// takes one under its apply lock. Merges wait until Release.
+func (db *DB) Checkpoint() (*Checkpoint, error) {
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	sn, err := db.log.Snapshot()
+	if errors.Is(err, segment.ErrClosed) {
+		return nil, ErrClosed
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Checkpoint{sn: sn}, nil
+}
+
+// NextOffset returns the offset the next write had when the checkpoint was
+// taken: the checkpoint holds every record below it.
+func (c *Checkpoint) NextOffset() uint64 { return c.sn.Next() }
+
+// WriteTo writes the checkpoint to w in Backup's format.
+func (c *Checkpoint) WriteTo(ctx context.Context, w io.Writer) (int64, error) {
+	return c.sn.WriteTo(ctx, w)
+}
+
+// Release lets go of the checkpoint.
+func (c *Checkpoint) Release() { c.sn.Release() }
+
 // Restore creates a store in dir (which must not exist or be empty) from
 // a backup read from r, and checks that it opens. dir holds the whole
 // backup or nothing.

@@ -79,3 +79,48 @@ func TestDB_BackupRestore(t *testing.T) {
 		t.Fatalf("failed restore left %v", m)
 	}
 }
+
+// TestDB_Checkpoint: a checkpoint holds exactly the records before it,
+// however many are written while it is being written out, and restores
+// with the same next offset even when its newest segment is empty.
+func TestDB_Checkpoint(t *testing.T) {
+	opts := &engine.Options{SegmentBytes: 4 << 10, Sync: engine.SyncNever}
+	db := testutil.OpenDB(t, opts)
+	for i := range 300 {
+		if _, err := db.Put(fmt.Appendf(nil, "k%d", i%40), fmt.Appendf(nil, "v%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cp, err := db.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp.NextOffset() != 301 {
+		t.Fatalf("checkpoint next %d", cp.NextOffset())
+	}
+	for i := range 100 { // after the checkpoint: not in it
+		if _, err := db.Put([]byte("later"), fmt.Appendf(nil, "%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := cp.WriteTo(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	cp.Release()
+	dir := filepath.Join(t.TempDir(), "r")
+	if err := engine.Restore(context.Background(), dir, &buf, opts); err != nil {
+		t.Fatal(err)
+	}
+	r := testutil.OpenDBAt(t, dir, opts)
+	if r.NextOffset() != 301 {
+		t.Fatalf("restored next %d, want 301", r.NextOffset())
+	}
+	if _, err := r.Get([]byte("later")); !errors.Is(err, engine.ErrNotFound) {
+		t.Fatalf("a write after the checkpoint is in it: %v", err)
+	}
+	it, err := r.Get([]byte("k19"))
+	if err != nil || string(it.Value) != "v299" {
+		t.Fatalf("k19 = %q, %v", it.Value, err)
+	}
+}

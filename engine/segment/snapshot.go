@@ -21,17 +21,65 @@ import (
 // snapshotName matches the file names a snapshot may hold.
 var snapshotName = regexp.MustCompile(`^[0-9]{20}\.(log|idx|hint)$`)
 
-// WriteSnapshot writes a snapshot of the log to w and returns the bytes
-// written. Appends and reads go on meanwhile; merges and truncations wait
-// until it ends (they hold the same maint lock). ctx ends it early.
-func (l *Log) WriteSnapshot(ctx context.Context, w io.Writer) (int64, error) {
+// Snapshot is a pinned point-in-time image of a log: its segments as they
+// were when it was taken, each cut at its last record then. Taking one is
+// quick (no data is copied); WriteTo streams it later while appends go on.
+// Merges and truncations wait until Release, so keep one only as long as
+// needed. Safe for one goroutine at a time.
+type Snapshot struct {
+	l      *Log
+	segs   []*Segment
+	images []image
+	next   uint64
+	done   bool
+}
+
+// image is the part of a segment a snapshot holds.
+type image struct{ n, end int64 }
+
+// Snapshot pins the log's current state.
+func (l *Log) Snapshot() (*Snapshot, error) {
 	l.maint.Lock()
-	defer l.maint.Unlock()
+	// Appends go on: take next first, then each segment's published
+	// records, and cut the newest at next.
+	next := l.Next()
 	segs := l.Segments()
 	if segs == nil {
-		return 0, ErrClosed
+		l.maint.Unlock()
+		return nil, ErrClosed
 	}
-	defer closeAll(segs)
+	sn := &Snapshot{l: l, segs: segs, next: next}
+	for _, s := range segs {
+		n, end, err := s.publishedImage(next)
+		if err != nil {
+			sn.Release()
+			return nil, err
+		}
+		sn.images = append(sn.images, image{n, end})
+	}
+	return sn, nil
+}
+
+// Next returns the offset after the snapshot's last record: the log's next
+// offset when it was taken.
+func (sn *Snapshot) Next() uint64 { return sn.next }
+
+// Release lets go of the pinned segments and lets merges run again.
+func (sn *Snapshot) Release() {
+	if sn.done {
+		return
+	}
+	sn.done = true
+	closeAll(sn.segs)
+	sn.l.maint.Unlock()
+}
+
+// WriteTo writes the snapshot to w as a tar archive and returns the bytes
+// written. ctx ends it early.
+func (sn *Snapshot) WriteTo(ctx context.Context, w io.Writer) (int64, error) {
+	if sn.done {
+		return 0, errors.New("segment: snapshot already released")
+	}
 	cw := &countingWriter{w: w}
 	tw := tar.NewWriter(cw)
 	now := time.Now()
@@ -55,19 +103,18 @@ func (l *Log) WriteSnapshot(ctx context.Context, w io.Writer) (int64, error) {
 		}
 		return nil
 	}
-	for _, s := range segs {
-		n, end, err := s.publishedImage()
-		if err != nil {
-			return cw.n, err
-		}
+	for i, s := range sn.segs {
+		im := sn.images[i]
+		// Even an empty segment goes in: its name (base offset) keeps the
+		// restored log's next offset where it was.
 		name := filepath.Base(s.Path(""))
-		if err := put(name+LogExt, s.data[:end]); err != nil {
+		if err := put(name+LogExt, s.data[:im.end]); err != nil {
 			return cw.n, err
 		}
-		if err := put(name+IndexExt, s.idx.mm[:n*IndexEntrySize]); err != nil {
+		if err := put(name+IndexExt, s.idx.mm[:im.n*IndexEntrySize]); err != nil {
 			return cw.n, err
 		}
-		if s.Sealed() {
+		if s.Sealed() && im.n == s.idx.Len() {
 			hint, err := os.ReadFile(s.Path(HintExt))
 			switch {
 			case err == nil:
@@ -85,10 +132,28 @@ func (l *Log) WriteSnapshot(ctx context.Context, w io.Writer) (int64, error) {
 	return cw.n, nil
 }
 
-// publishedImage returns the number of published index entries and the
-// .log bytes they cover (up to the end of the last one's record).
-func (s *Segment) publishedImage() (n, end int64, err error) {
+// WriteSnapshot takes a snapshot of the log and writes it to w; see
+// Snapshot.
+func (l *Log) WriteSnapshot(ctx context.Context, w io.Writer) (int64, error) {
+	sn, err := l.Snapshot()
+	if err != nil {
+		return 0, err
+	}
+	defer sn.Release()
+	return sn.WriteTo(ctx, w)
+}
+
+// publishedImage returns the number of published index entries with
+// offsets below next and the .log bytes they cover (up to the end of the
+// last one's record).
+func (s *Segment) publishedImage(next uint64) (n, end int64, err error) {
 	n = s.idx.Len()
+	for n > 0 {
+		if off, _ := s.idx.Entry(n - 1); off < next {
+			break
+		}
+		n--
+	}
 	if n == 0 {
 		return 0, 0, nil
 	}
