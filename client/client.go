@@ -2,7 +2,10 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -37,7 +40,10 @@ type Option func(*dialConfig)
 
 // dialConfig is what the Options of one Dial set.
 type dialConfig struct {
-	creds    credentials.TransportCredentials
+	// security returns the transport credentials and the server name to
+	// verify ("" for the host of each endpoint); set by the last of
+	// WithTransportCredentials, WithInsecure, WithTLS and WithTLSConfig.
+	security func() (credentials.TransportCredentials, string, error)
 	timeout  time.Duration
 	dialOpts []grpc.DialOption
 }
@@ -45,14 +51,71 @@ type dialConfig struct {
 // WithTransportCredentials secures the connections with creds (TLS or
 // mutual TLS).
 func WithTransportCredentials(creds credentials.TransportCredentials) Option {
-	return func(c *dialConfig) { c.creds = creds }
+	return func(c *dialConfig) {
+		c.security = func() (credentials.TransportCredentials, string, error) { return creds, "", nil }
+	}
 }
 
 // WithInsecure makes the connections plaintext: for a server on the
 // loopback interface only. Dial refuses to guess between this and TLS, so
-// one of WithInsecure and WithTransportCredentials is required.
+// one of WithInsecure, WithTLS, WithTLSConfig and WithTransportCredentials
+// is required; the last one given wins.
 func WithInsecure() Option {
-	return func(c *dialConfig) { c.creds = insecure.NewCredentials() }
+	return WithTransportCredentials(insecure.NewCredentials())
+}
+
+// WithTLS secures the connections with mutual TLS: the client presents
+// the certificate and key in certFile and keyFile (its common name is the
+// caller's identity) and trusts servers whose certificate a CA in caFile
+// signed, for the host of the endpoint it dials. Dial reads the files
+// (see LoadTLSConfig).
+func WithTLS(certFile, keyFile, caFile string) Option {
+	return func(c *dialConfig) {
+		c.security = func() (credentials.TransportCredentials, string, error) {
+			cfg, err := LoadTLSConfig(certFile, keyFile, caFile)
+			if err != nil {
+				return nil, "", err
+			}
+			return credentials.NewTLS(cfg), "", nil
+		}
+	}
+}
+
+// WithTLSConfig secures the connections with TLS as cfg says (a copy is
+// kept). Each server's certificate is verified for the host of the
+// endpoint dialed, or for cfg.ServerName when it is set (the same name
+// for every endpoint).
+func WithTLSConfig(cfg *tls.Config) Option {
+	cfg = cfg.Clone()
+	return func(c *dialConfig) {
+		c.security = func() (credentials.TransportCredentials, string, error) {
+			return credentials.NewTLS(cfg), cfg.ServerName, nil
+		}
+	}
+}
+
+// LoadTLSConfig returns a mutual-TLS client configuration: the
+// certificate and key in certFile and keyFile, servers trusted if a CA in
+// caFile signed their certificate, TLS 1.2 or newer. Set its ServerName to
+// verify every server against one name instead of the endpoint's host.
+func LoadTLSConfig(certFile, keyFile, caFile string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("client certificate %s and key %s: %w", certFile, keyFile, err)
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("CA certificates: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CA certificates %s: no PEM certificate in the file", caFile)
+	}
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{cert},
+		RootCAs:      pool,
+	}, nil
 }
 
 // WithTimeout bounds each unary call (Put, Get, Status, ...) whose context
@@ -84,13 +147,21 @@ func Dial(ctx context.Context, endpoints []string, opts ...Option) (*Client, err
 	if err := checkEndpoints(endpoints); err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
-	if cfg.creds == nil {
-		return nil, fmt.Errorf("dial: %w: no transport credentials (use WithTransportCredentials or WithInsecure)", ErrInvalidArgument)
+	if cfg.security == nil {
+		return nil, fmt.Errorf("dial: %w: no transport credentials (use WithTLS, WithTLSConfig, WithTransportCredentials or WithInsecure)", ErrInvalidArgument)
 	}
 	if cfg.timeout < 0 {
 		return nil, fmt.Errorf("dial: %w: negative timeout %v", ErrInvalidArgument, cfg.timeout)
 	}
-	dopts := append(dialOptions(endpoints), grpc.WithTransportCredentials(cfg.creds))
+	creds, serverName, err := cfg.security()
+	if err != nil {
+		return nil, fmt.Errorf("dial: %w", err)
+	}
+	dopts := append(dialOptions(endpoints), grpc.WithTransportCredentials(creds))
+	if serverName != "" {
+		// Verify every server against this name rather than its host.
+		dopts = append(dopts, grpc.WithAuthority(serverName))
+	}
 	dopts = append(dopts, cfg.dialOpts...)
 	conn, err := grpc.NewClient(target(endpoints), dopts...)
 	if err != nil {

@@ -86,7 +86,13 @@ func (staticBuilder) Build(t resolver.Target, cc resolver.ClientConn, _ resolver
 	}
 	st := resolver.State{}
 	for _, ep := range eps {
-		a := resolver.Address{Addr: ep}
+		// With TLS, each server's certificate is verified for the host
+		// dialed (unless WithTLSConfig names one server for all).
+		host, _, err := net.SplitHostPort(ep)
+		if err != nil {
+			return nil, fmt.Errorf("resolve %s: %w", ep, err)
+		}
+		a := resolver.Address{Addr: ep, ServerName: host}
 		st.Addresses = append(st.Addresses, a)
 		st.Endpoints = append(st.Endpoints, resolver.Endpoint{Addresses: []resolver.Address{a}})
 	}

@@ -24,7 +24,23 @@
 // *OffsetError (the log's earliest and next offsets) or an *Error (the
 // gRPC code, the ErrorInfo reason and metadata, and the BadRequest field
 // violations). A cancelled or expired context gives an error matching
-// context.Canceled or context.DeadlineExceeded.
+// context.Canceled or context.DeadlineExceeded. A call the server's
+// authorization policy refuses matches ErrPermissionDenied (errors.As
+// gives a *PermissionError naming the identity, action and object), or
+// ErrUnauthenticated when the policy does not know the caller.
+//
+// # Security
+//
+// A server run with mutual TLS wants the client's certificate, whose
+// common name is the caller's identity:
+//
+//	c, err := client.Dial(ctx, endpoints, client.WithTLS("client-root.pem", "client-root-key.pem", "ca.pem"))
+//
+// Each server's certificate is verified for the host of its endpoint;
+// WithTLSConfig with a tls.Config whose ServerName is set (LoadTLSConfig
+// makes one from the files) verifies every server against that one name.
+// A certificate the server does not trust, or a server certificate the
+// client does not, fails the call with ErrUnavailable and the TLS error.
 //
 // # Concurrency
 //

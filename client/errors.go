@@ -50,9 +50,12 @@ var (
 	ErrNotLeader = errors.New("client: not the leader")
 	// ErrCorrupt: the server found corrupt data (gRPC's DataLoss).
 	ErrCorrupt = errors.New("client: corrupt data on the server")
-	// ErrUnauthenticated: the server does not know the caller.
+	// ErrUnauthenticated: the server does not know the caller (no client
+	// certificate reached it, or its policy does not name the
+	// certificate's identity). Nothing was read or written.
 	ErrUnauthenticated = errors.New("client: unauthenticated")
-	// ErrPermissionDenied: the caller may not do this.
+	// ErrPermissionDenied: the caller may not do this; every
+	// *PermissionError matches it. Nothing was read or written.
 	ErrPermissionDenied = errors.New("client: permission denied")
 	// ErrUnimplemented: the server cannot do this (an older server, or a
 	// store without the feature).
@@ -191,8 +194,34 @@ func (e *OffsetError) Unwrap() error {
 	return e.Err
 }
 
+// PermissionError reports a call the server's authorization policy does
+// not allow; nothing was read or written. errors.Is(err,
+// ErrPermissionDenied) holds for it.
+type PermissionError struct {
+	Identity string // the caller's identity: its certificate's common name
+	Action   string // read, write or admin
+	Object   string // kv:KEY, kv:PREFIX* (a scan), log or cluster
+	Err      *Error // the server's answer
+}
+
+// Error names who may not do what.
+func (e *PermissionError) Error() string {
+	return fmt.Sprintf("permission denied: identity %q may not %s %q", e.Identity, e.Action, e.Object)
+}
+
+// Is makes errors.Is(err, ErrPermissionDenied) true.
+func (e *PermissionError) Is(target error) bool { return target == ErrPermissionDenied }
+
+// Unwrap returns the server's answer.
+func (e *PermissionError) Unwrap() error {
+	if e.Err == nil {
+		return nil
+	}
+	return e.Err
+}
+
 // FromError decodes an error returned by a gRPC call into an *Error, a
-// *CASError or an *OffsetError. Errors that carry no gRPC status (and
+// *CASError, an *OffsetError or a *PermissionError. Errors that carry no gRPC status (and
 // nil) are returned as they are.
 func FromError(err error) error {
 	if err == nil {
@@ -223,6 +252,13 @@ func FromError(err error) error {
 	switch {
 	case e.Is(ErrCASMismatch):
 		return &CASError{Expected: e.offset(caskadev1.MetaExpectedOffset), Current: e.offset(caskadev1.MetaCurrentOffset), Err: e}
+	case e.Is(ErrPermissionDenied) && e.Reason == caskadev1.ReasonPermissionDenied:
+		return &PermissionError{
+			Identity: e.Metadata[caskadev1.MetaIdentity],
+			Action:   e.Metadata[caskadev1.MetaAction],
+			Object:   e.Metadata[caskadev1.MetaObject],
+			Err:      e,
+		}
 	case e.Is(ErrOutOfRange):
 		return &OffsetError{
 			Requested: e.offset(caskadev1.MetaRequestedOffset),

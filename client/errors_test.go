@@ -139,6 +139,22 @@ func TestFromError(t *testing.T) {
 		{name: "data loss", code: codes.DataLoss, reason: caskadev1.ReasonDataLoss, is: []error{client.ErrCorrupt}},
 		{name: "unauthenticated", code: codes.Unauthenticated, is: []error{client.ErrUnauthenticated}},
 		{name: "permission denied", code: codes.PermissionDenied, is: []error{client.ErrPermissionDenied}},
+		{
+			name: "permission denied by the policy", code: codes.PermissionDenied, reason: caskadev1.ReasonPermissionDenied,
+			meta: map[string]string{caskadev1.MetaIdentity: "reader", caskadev1.MetaAction: "write", caskadev1.MetaObject: "kv:app/1"},
+			is:   []error{client.ErrPermissionDenied},
+			check: func(t *testing.T, err error) {
+				var pe *client.PermissionError
+				if !errors.As(err, &pe) || pe.Identity != "reader" || pe.Action != "write" || pe.Object != "kv:app/1" || pe.Err == nil {
+					t.Fatalf("PermissionError: %#v", pe)
+				}
+				if got, want := pe.Error(), `permission denied: identity "reader" may not write "kv:app/1"`; got != want {
+					t.Fatalf("Error() = %q, want %q", got, want)
+				}
+			},
+		},
+		{name: "unknown identity", code: codes.Unauthenticated, reason: caskadev1.ReasonUnauthenticated,
+			meta: map[string]string{caskadev1.MetaIdentity: "mallory"}, is: []error{client.ErrUnauthenticated}},
 		{name: "unimplemented", code: codes.Unimplemented, is: []error{client.ErrUnimplemented}},
 		{name: "internal", code: codes.Internal, is: []error{client.ErrInternal}},
 		{name: "unknown", code: codes.Unknown, is: []error{client.ErrInternal}},

@@ -2,12 +2,14 @@ package rpc
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"log/slog"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -89,6 +91,15 @@ type Options struct {
 	// Logger receives internal errors (with their full text) and, at debug
 	// level, one line per call; nil discards.
 	Logger *slog.Logger
+	// TLS, when set, makes ServerOptions serve over TLS with it; for
+	// mutual TLS it requires and verifies client certificates
+	// (certs.ServerTLSConfig makes such a config). nil serves plaintext.
+	TLS *tls.Config
+	// Authorizer, when set, makes ServerOptions authorize every call with
+	// it, as the identity of the call's verified client certificate (so it
+	// needs TLS with client certificates: without, every call is refused
+	// as unauthenticated). nil allows every call: the plaintext mode.
+	Authorizer *Authorizer
 }
 
 func (o Options) withDefaults() Options {
@@ -120,11 +131,19 @@ func (o Options) maxMessageBytes() int {
 // ServerOptions returns the grpc.ServerOptions a caskade server runs with:
 // message size limits matched to MaxValueSize, keepalive (pings idle
 // clients, drops dead ones, accepts client pings every KeepaliveMinTime or
-// less often), and interceptors that log each call at debug level.
+// less often), interceptors that log each call at debug level and, with
+// Options.Authorizer, authorize it; and TLS with Options.TLS.
 func ServerOptions(o Options) []grpc.ServerOption {
 	o = o.withDefaults()
 	maxMsg := o.maxMessageBytes()
-	return []grpc.ServerOption{
+	unary := []grpc.UnaryServerInterceptor{unaryLogger(o.Logger)}
+	stream := []grpc.StreamServerInterceptor{streamLogger(o.Logger)}
+	if o.Authorizer != nil {
+		// After the logger, so refused calls are logged too.
+		unary = append(unary, authUnary(o.Authorizer, o.Logger))
+		stream = append(stream, authStream(o.Authorizer, o.Logger))
+	}
+	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxMsg),
 		grpc.MaxSendMsgSize(maxMsg),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
@@ -136,9 +155,13 @@ func ServerOptions(o Options) []grpc.ServerOption {
 			PermitWithoutStream: true,
 		}),
 		grpc.NumStreamWorkers(streamWorkers),
-		grpc.ChainUnaryInterceptor(unaryLogger(o.Logger)),
-		grpc.ChainStreamInterceptor(streamLogger(o.Logger)),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 	}
+	if o.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(o.TLS)))
+	}
+	return opts
 }
 
 // Server holds the gRPC services of one store. Safe for concurrent use.

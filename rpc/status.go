@@ -30,6 +30,8 @@ func statusOf(err error) (st *status.Status, internal bool) {
 		fe  *fieldError
 		oe  *engine.OffsetError
 		ce  *engine.CASError
+		ue  *unknownIdentityError
+		pe  *permissionError
 		gst interface{ GRPCStatus() *status.Status }
 	)
 	switch {
@@ -40,6 +42,18 @@ func statusOf(err error) (st *status.Status, internal bool) {
 		return gst.GRPCStatus(), false
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return status.FromContextError(err), false
+	case errors.Is(err, errNoIdentity):
+		return withInfo(codes.Unauthenticated, errNoIdentity.Error(), caskadev1.ReasonUnauthenticated, nil), false
+	case errors.As(err, &ue):
+		return withInfo(codes.Unauthenticated, ue.Error(), caskadev1.ReasonUnauthenticated, map[string]string{
+			caskadev1.MetaIdentity: validShort(ue.Identity),
+		}), false
+	case errors.As(err, &pe):
+		return withInfo(codes.PermissionDenied, pe.Error(), caskadev1.ReasonPermissionDenied, map[string]string{
+			caskadev1.MetaIdentity: validShort(pe.Identity),
+			caskadev1.MetaAction:   validShort(pe.Action),
+			caskadev1.MetaObject:   validShort(pe.Object),
+		}), false
 	case errors.As(err, &fe):
 		return invalidArgument(fe), false
 	case errors.Is(err, engine.ErrEmptyKey):

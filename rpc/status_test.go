@@ -49,6 +49,12 @@ func TestStatusOf(t *testing.T) {
 		{"closed", engine.ErrClosed, codes.Unavailable, caskadev1.ReasonStoreClosed, "", nil, false},
 		{"segment closed", segment.ErrClosed, codes.Unavailable, caskadev1.ReasonStoreClosed, "", nil, false},
 		{"no maintenance", errNoMaintenance, codes.Unimplemented, "", "", nil, false},
+		{"no identity", errNoIdentity, codes.Unauthenticated, caskadev1.ReasonUnauthenticated, "", nil, false},
+		{"unknown identity", &unknownIdentityError{Identity: "mallory\xff"}, codes.Unauthenticated, caskadev1.ReasonUnauthenticated, "",
+			map[string]string{caskadev1.MetaIdentity: "mallory\uFFFD"}, false},
+		{"permission", fmt.Errorf("authorize: %w", &permissionError{Identity: "reader", Action: "write", Object: "kv:app/\x00"}),
+			codes.PermissionDenied, caskadev1.ReasonPermissionDenied, "",
+			map[string]string{caskadev1.MetaIdentity: "reader", caskadev1.MetaAction: "write", caskadev1.MetaObject: "kv:app/\x00"}, false},
 		{"unknown", fmt.Errorf("open %s: %w", secret, errors.New("disk on fire")), codes.Internal, "", "", nil, true},
 	}
 	for _, tt := range tests {

@@ -44,6 +44,14 @@ const (
 	// the leader. Metadata: MetaLeaderAddr when known. Reserved for the
 	// replicated server.
 	ReasonNotLeader = "NOT_LEADER"
+	// ReasonUnauthenticated (UNAUTHENTICATED): the call carries no
+	// verified client certificate, or the authorization policy does not
+	// name its identity. Metadata: MetaIdentity when there is one.
+	ReasonUnauthenticated = "UNAUTHENTICATED"
+	// ReasonPermissionDenied (PERMISSION_DENIED): the policy does not let
+	// the caller's identity do this. Metadata: MetaIdentity, MetaAction,
+	// MetaObject. Nothing was read or written.
+	ReasonPermissionDenied = "PERMISSION_DENIED"
 )
 
 // Keys of google.rpc.ErrorInfo metadata. Offsets and sizes are decimal
@@ -65,4 +73,13 @@ const (
 	MetaSize = "size"
 	// MetaLeaderAddr is the RPC address of the current leader.
 	MetaLeaderAddr = "leader_addr"
+	// MetaIdentity is the caller's identity: its client certificate's
+	// common name (invalid UTF-8 replaced, cut to 200 bytes).
+	MetaIdentity = "identity"
+	// MetaAction is the action the policy was asked about: read, write or
+	// admin.
+	MetaAction = "action"
+	// MetaObject is the object the policy was asked about: kv:KEY, log or
+	// cluster (invalid UTF-8 replaced, cut to 200 bytes).
+	MetaObject = "object"
 )

@@ -23,6 +23,10 @@ type clientConfig struct {
 	endpoints []string
 	timeout   time.Duration
 	output    outputFlag
+
+	// Mutual TLS: all three files or none (plaintext).
+	cert, key, ca string
+	serverName    string // verify every server against this name; "" means its host
 }
 
 // outputFlag is a pflag.Value: text or json.
@@ -53,15 +57,21 @@ func (o *outputFlag) String() string {
 func (o *outputFlag) Type() string { return "format" }
 
 // addClientCommands adds to root the commands that talk to a server, in a
-// help group of their own. They share --endpoints, --timeout and
-// --output, which the environment can set too (CASKADE_ENDPOINTS,
-// CASKADE_TIMEOUT, CASKADE_OUTPUT).
+// help group of their own. They share --endpoints, --timeout, --output and
+// the mutual-TLS flags --cert, --key, --ca and --server-name, which the
+// environment can set too (CASKADE_ENDPOINTS, CASKADE_TIMEOUT,
+// CASKADE_OUTPUT, CASKADE_CERT, CASKADE_KEY, CASKADE_CA,
+// CASKADE_SERVER_NAME).
 func (a *app) addClientCommands(root *cobra.Command) {
 	cc := &clientConfig{}
 	fs := pflag.NewFlagSet("client", pflag.ContinueOnError)
 	fs.StringSliceVar(&cc.endpoints, "endpoints", []string{defaultEndpoint}, "servers to talk to, host:port, comma-separated")
 	fs.DurationVar(&cc.timeout, "timeout", client.DefaultTimeout, "bound on each request (streams: consume, produce, snapshot are not bounded); 0 means none")
 	fs.VarP(&cc.output, "output", "o", "output format: text or json")
+	fs.StringVar(&cc.cert, "cert", "", "client certificate (PEM) for mutual TLS; its common name is your identity")
+	fs.StringVar(&cc.key, "key", "", "private key (PEM) of --cert")
+	fs.StringVar(&cc.ca, "ca", "", "CA certificates (PEM) that signed the servers' certificates")
+	fs.StringVar(&cc.serverName, "server-name", "", "name to verify every server's certificate against (default: the host of each endpoint)")
 	annotateEnv(fs)
 
 	cmds := []*cobra.Command{
@@ -101,13 +111,39 @@ func (cc *clientConfig) validate() error {
 	if cc.timeout < 0 {
 		return usageErrorf("--timeout %v: want a positive duration, or 0 for none", cc.timeout)
 	}
+	if all, none := cc.cert != "" && cc.key != "" && cc.ca != "", cc.cert+cc.key+cc.ca == ""; !all && !none {
+		return usageErrorf("--cert, --key and --ca go together: give all three for mutual TLS, or none for plaintext")
+	}
+	if cc.serverName != "" && !cc.tls() {
+		return usageErrorf("--server-name needs --cert, --key and --ca: it names the server a TLS connection verifies")
+	}
 	return nil
 }
 
+// tls reports whether the client commands use mutual TLS.
+func (cc *clientConfig) tls() bool { return cc.cert != "" }
+
+// security is the client option that secures the connections: mutual TLS
+// with the certificate files, or plaintext without them.
+func (cc *clientConfig) security() (client.Option, error) {
+	if !cc.tls() {
+		return client.WithInsecure(), nil
+	}
+	cfg, err := client.LoadTLSConfig(cc.cert, cc.key, cc.ca)
+	if err != nil {
+		return nil, usageErrorf("--cert, --key, --ca: %w", err)
+	}
+	cfg.ServerName = cc.serverName
+	return client.WithTLSConfig(cfg), nil
+}
+
 // withClient dials the servers, runs fn and closes the client.
-// Plaintext for now: mutual TLS comes with the server's certificates.
 func (a *app) withClient(ctx context.Context, cc *clientConfig, fn func(c *client.Client) error) (err error) {
-	c, err := client.Dial(ctx, cc.endpoints, client.WithInsecure(), client.WithTimeout(cc.timeout))
+	sec, err := cc.security()
+	if err != nil {
+		return err
+	}
+	c, err := client.Dial(ctx, cc.endpoints, sec, client.WithTimeout(cc.timeout))
 	if err != nil {
 		return failuref("%w", err)
 	}
@@ -127,6 +163,8 @@ func (cc *clientConfig) explain(err error) error {
 	switch {
 	case err == nil || errors.As(err, &ce):
 		return err
+	case errors.Is(err, client.ErrUnavailable) && !cc.tls():
+		return fmt.Errorf("%w (--endpoints %s) (plaintext: a server with TLS needs --cert, --key and --ca)", err, strings.Join(cc.endpoints, ","))
 	case errors.Is(err, client.ErrUnavailable):
 		return fmt.Errorf("%w (--endpoints %s)", err, strings.Join(cc.endpoints, ","))
 	case errors.Is(err, context.DeadlineExceeded):

@@ -16,7 +16,17 @@
 //
 // They share --endpoints (host:port,...; default 127.0.0.1:7070),
 // --timeout (per request) and -o/--output (text or json), also read from
-// CASKADE_ENDPOINTS, CASKADE_TIMEOUT and CASKADE_OUTPUT.
+// CASKADE_ENDPOINTS, CASKADE_TIMEOUT and CASKADE_OUTPUT; and, for a server
+// with mutual TLS, --cert, --key, --ca and --server-name (CASKADE_CERT,
+// CASKADE_KEY, CASKADE_CA, CASKADE_SERVER_NAME).
+//
+// "caskade certs" makes the certificates of mutual TLS with the cfssl
+// library; "caskade serve --tls-cert --tls-key --tls-ca" requires them and
+// authorizes every call with a Casbin policy (--auth-model,
+// --auth-policy; SIGHUP reloads it):
+//
+//	caskade certs init [--dir DIR] [--hosts H1,H2] [--clients NAME,...] [--force]
+//	caskade certs new --cn NAME [--dir DIR] [--force]
 //
 // The "local" command group works on a store in a local directory without
 // a server (as etcdutl does next to etcdctl):

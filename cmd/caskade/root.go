@@ -73,7 +73,8 @@ value, and the log can be consumed in order like a Kafka partition.
 cas, produce, consume, status, compact, snapshot) talk to it at --endpoints
 (default 127.0.0.1:7070, or $CASKADE_ENDPOINTS), with -o json for scripts.
 "caskade local ..." works on a store in a local directory, without a
-server.
+server. "caskade certs init" makes the certificates of mutual TLS; client
+commands then take --cert, --key and --ca.
 
 Exit codes: 0 success; 1 a definite "no" (key not found, compare-and-swap
 mismatch, offset out of range); 2 bad flags, arguments or environment
@@ -91,6 +92,7 @@ store in use, server unreachable, a demo check failed); 130 interrupted.`,
 	a.addClientCommands(root)
 	root.AddCommand(a.newLocalCmd())
 	root.AddCommand(a.newServeCmd())
+	root.AddCommand(a.newCertsCmd())
 	return root
 }
 

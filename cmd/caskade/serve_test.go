@@ -11,10 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	caskadev1 "github.com/caskade/caskade/api/v1"
+	"github.com/caskade/caskade/certs"
 	"github.com/caskade/caskade/engine"
 )
 
@@ -201,6 +203,13 @@ func TestServe_BadSettings(t *testing.T) {
 	}
 	unknown := write("unknown.yaml", "listen: 127.0.0.1:0\nlisten-addr: x\n")
 	badValue := write("bad.toml", "max-value-size = \"lots\"\n")
+	certDir := filepath.Join(dir, "certs")
+	if _, err := certs.Init(certDir, nil); err != nil {
+		t.Fatal(err)
+	}
+	tlsArgs := []string{"--tls-cert", filepath.Join(certDir, certs.ServerFile), "--tls-key", filepath.Join(certDir, certs.ServerKeyFile),
+		"--tls-ca", filepath.Join(certDir, certs.CAFile)}
+	badPolicy := write("policy.csv", "p, root, *\n")
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -215,6 +224,14 @@ func TestServe_BadSettings(t *testing.T) {
 		{"unknown config key", nil, []string{"--config", unknown}, `unknown setting "listen-addr"`},
 		{"bad config value", nil, []string{"--config", badValue}, "max-value-size"},
 		{"missing config", nil, []string{"--config", filepath.Join(dir, "none.yaml")}, "--config"},
+		{"tls cert alone", nil, []string{"--tls-cert", "server.pem"}, "--tls-cert, --tls-key and --tls-ca go together"},
+		{"tls ca from env alone", map[string]string{"CASKADE_TLS_CA": "ca.pem"}, nil, "go together"},
+		{"policy without tls", nil, []string{"--auth-policy", badPolicy}, "--auth-model and --auth-policy need"},
+		{"tls and insecure", nil, append([]string{"--insecure"}, tlsArgs...), "--insecure"},
+		{"missing tls files", nil, []string{"--tls-cert", "none.pem", "--tls-key", "none-key.pem", "--tls-ca", "ca.pem"}, "none.pem"},
+		{"key of another cert", nil, []string{"--tls-cert", tlsArgs[1], "--tls-key", filepath.Join(certDir, certs.ClientKeyFile("root")), "--tls-ca", tlsArgs[5]}, "--tls-key"},
+		{"bad policy", nil, append([]string{"--auth-policy", badPolicy}, tlsArgs...), "line 1"},
+		{"missing model", nil, append([]string{"--auth-model", filepath.Join(dir, "none.conf")}, tlsArgs...), "none.conf"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -230,5 +247,19 @@ func TestServe_BadSettings(t *testing.T) {
 				t.Fatal("a refused serve created the store")
 			}
 		})
+	}
+}
+
+// With mutual TLS a node may listen beyond loopback without --insecure.
+func TestServe_Validate_TLSOffLoopback(t *testing.T) {
+	c := &serveConfig{listen: "0.0.0.0:7070", shutdownTimeout: time.Second,
+		tls: tlsFlags{cert: "s.pem", key: "s-key.pem", ca: "ca.pem"}}
+	addEngineFlags(pflag.NewFlagSet("serve", pflag.ContinueOnError), &c.store) // the defaults
+	if err := c.validate(); err != nil {
+		t.Fatal(err)
+	}
+	c.tls = tlsFlags{}
+	if err := c.validate(); err == nil {
+		t.Fatal("plaintext off loopback without --insecure: no error")
 	}
 }

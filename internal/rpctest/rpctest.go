@@ -5,6 +5,7 @@
 package rpctest
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"testing"
@@ -31,6 +32,11 @@ type Options struct {
 	// Wrap, when set, wraps the store before it is served (to add or hide
 	// optional abilities such as Backup).
 	Wrap func(*engine.DB) rpc.Store
+	// TLS, when set, serves over TLS with it (see certs.ServerTLSConfig);
+	// nil serves plaintext.
+	TLS *tls.Config
+	// Authorizer, when set, authorizes every call (see rpc.Options).
+	Authorizer *rpc.Authorizer
 }
 
 // Server is a running test server. It is not safe for concurrent use:
@@ -82,7 +88,8 @@ func (s *Server) serve(t testing.TB, lis net.Listener) {
 		store = s.opts.Wrap(db)
 	}
 	s.Addr = lis.Addr().String()
-	ro := rpc.Options{Addr: s.Addr, NodeID: "test", MaxKeySize: eo.MaxKeySize, MaxValueSize: eo.MaxValueSize}
+	ro := rpc.Options{Addr: s.Addr, NodeID: "test", MaxKeySize: eo.MaxKeySize, MaxValueSize: eo.MaxValueSize,
+		TLS: s.opts.TLS, Authorizer: s.opts.Authorizer}
 	s.DB = db
 	s.srv = rpc.NewServer(store, ro)
 	s.gs = grpc.NewServer(rpc.ServerOptions(ro)...)
