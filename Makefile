@@ -61,7 +61,7 @@ fuzz:
 
 # Engine, keydir and segment benchmarks; compare runs with benchstat.
 bench:
-	$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem -benchtime=$(BENCHTIME) ./engine/... ./keydir/
+	$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem -benchtime=$(BENCHTIME) ./engine/... ./keydir/ ./compaction/ ./replication/
 
 # The gRPC server over loopback: durable puts, gets, streamed produce.
 bench-rpc:

@@ -903,8 +903,10 @@ func (l *Log) TruncateTail(offset uint64) error {
 func (l *Log) resetLocked(base uint64) error {
 	cur := l.v.Load()
 	var errs []error
-	for _, seg := range cur.segs {
-		errs = append(errs, seg.remove())
+	// Newest first: a crash midway leaves a prefix of the log, never a
+	// log with a hole at its head.
+	for i := len(cur.segs) - 1; i >= 0; i-- {
+		errs = append(errs, cur.segs[i].remove())
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
