@@ -13,11 +13,12 @@ var bboltBucket = []byte("kv")
 // fsynced); durable ones keep the default (fsync per commit). bbolt admits
 // one writing transaction at a time, so concurrent writers queue. Its
 // DB.Batch, which coalesces concurrent writers into one commit, is not used:
-// every store here commits each put on its own.
+// every store here commits each put on its own. bbolt has no compaction:
+// the compact workload's compaction is a no-op.
 var bboltBackend = backend{
 	name:     "bbolt",
 	module:   "go.etcd.io/bbolt",
-	settings: "DefaultOptions, one Update txn per put; NoSync=true, durable: default (fsync per commit, writers serialize, no DB.Batch)",
+	settings: "DefaultOptions, one Update txn per put; NoSync=true, durable: default (fsync per commit, writers serialize, no DB.Batch); compact: none (no-op, free pages are reused in place)",
 	open: func(dir string, durable bool) (store, error) {
 		o := *bolt.DefaultOptions
 		o.NoSync = !durable
@@ -72,14 +73,14 @@ func (s *bboltStore) scan(start []byte, n int, buf []byte) (int, error) {
 }
 
 // load writes 10,000 keys per transaction.
-func (s *bboltStore) load(n int) error {
+func (s *bboltStore) load(n, gen int) error {
 	const batch = 10_000
 	kb := make([]byte, keySize)
 	for lo := 0; lo < n; lo += batch {
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			b := tx.Bucket(bboltBucket)
 			for i := lo; i < min(lo+batch, n); i++ {
-				if err := b.Put(key(kb, i), value(i)); err != nil {
+				if err := b.Put(key(kb, i), value(i+gen)); err != nil {
 					return err
 				}
 			}
@@ -93,4 +94,11 @@ func (s *bboltStore) load(n int) error {
 }
 
 func (s *bboltStore) settle() error { return nil }
-func (s *bboltStore) close() error  { return s.db.Close() }
+
+// compact does nothing: bbolt has no compaction in place. An overwrite
+// frees the old pages, later commits reuse them, and the file never
+// shrinks. (bbolt.Compact copies the data into a new file, which is an
+// offline rewrite, not what the other stores do.)
+func (s *bboltStore) compact() error { return nil }
+
+func (s *bboltStore) close() error { return s.db.Close() }

@@ -2,8 +2,9 @@
 // pebble and badger in one process, interleaved, and prints each store's
 // time per op and its ratio to caskade's. See README.md.
 //
-//	go run .          full run (about 6 minutes on 2 cores)
+//	go run .          full run (about 7 minutes on 2 cores)
 //	go run . -quick   small run (under a minute)
+//	go run . -workloads compact   only the overwrite-and-compact row
 //
 // The workloads are the functions behind BenchmarkCompare; this command
 // runs them with testing.Benchmark, round-robin across stores, so machine
@@ -26,13 +27,14 @@ func main() {
 	fs := flag.NewFlagSet("compare", flag.ExitOnError)
 	quick := fs.Bool("quick", false, "small run: 100k keys, 50k puts, 1 round, 200ms runs (under a minute)")
 	keys := fs.Int("keys", 0, "keys preloaded for get, scan and reopen (default 1000000, quick 100000)")
+	compactKeys := fs.Int("compact-keys", 0, "keys of the compact workload, each written 3 times (default: the -keys count)")
 	puts := fs.Int("puts", 0, "puts per run of the no-fsync put workload, the same for every store (default 500000, quick 50000)")
 	rounds := fs.Int("rounds", 0, "interleaved rounds; the table shows each cell's median (default 3, quick 1)")
 	benchtime := fs.Duration("benchtime", 0, "duration of each run of the other workloads (default 1s, quick 200ms)")
 	writers := fs.Int("writers", 16, "concurrent writers of the second durable-put workload")
 	dir := fs.String("dir", os.TempDir(), "parent of the stores' temp dirs (use a dir on the disk under test)")
 	stores := fs.String("stores", "", "comma-separated stores to run (default all: caskade,bbolt,pebble,badger)")
-	only := fs.String("workloads", "", "comma-separated workloads to run (default all: put,get,scan100,reopen,put-durable-1,put-durable-<writers>)")
+	only := fs.String("workloads", "", "comma-separated workloads to run (default all: put,get,scan100,reopen,put-durable-1,put-durable-<writers>,compact)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON instead of a table")
 	fs.Parse(os.Args[1:])
 
@@ -42,6 +44,10 @@ func main() {
 	}
 	if *keys > 0 {
 		p.keys = *keys
+	}
+	p.compactKeys = p.keys
+	if *compactKeys > 0 {
+		p.compactKeys = *compactKeys
 	}
 	if *puts > 0 {
 		p.puts = *puts
@@ -103,19 +109,20 @@ func fail(err error) {
 
 // plan is what one invocation runs.
 type plan struct {
-	mode      string
-	keys      int
-	puts      int
-	writers   int
-	rounds    int
-	benchtime time.Duration
-	root      string
-	backends  []backend
-	workloads []workload
+	mode        string
+	keys        int
+	puts        int
+	writers     int
+	compactKeys int
+	rounds      int
+	benchtime   time.Duration
+	root        string
+	backends    []backend
+	workloads   []workload
 }
 
 func (p *plan) config() config {
-	return config{keys: p.keys, puts: p.puts, writers: p.writers, root: p.root}
+	return config{keys: p.keys, puts: p.puts, writers: p.writers, compactKeys: p.compactKeys, root: p.root}
 }
 
 func selectWorkloads(all []workload, list string) ([]workload, error) {
@@ -171,8 +178,11 @@ func (p *plan) run() (*report, error) {
 			}
 		}
 		bt := p.benchtime.String()
-		if w.fixed {
+		switch {
+		case w.fixed:
 			bt = fmt.Sprintf("%dx", p.puts)
+		case w.once:
+			bt = "1x"
 		}
 		if err := flag.Set("test.benchtime", bt); err != nil {
 			return nil, err
@@ -194,8 +204,19 @@ func (p *plan) run() (*report, error) {
 					return nil, fmt.Errorf("%s/%s: %w", w.name, be.name, err)
 				}
 				ns := float64(res.T.Nanoseconds()) / float64(res.N)
-				rep.add(w, be.name, ns)
-				progress("round %d/%d  %-16s %-8s %10s/op  (%d ops)", r+1, p.rounds, w.name, be.name, fmtDur(ns), res.N)
+				if w.metric != "" {
+					var ok bool
+					if ns, ok = res.Extra[w.metric]; !ok {
+						return nil, fmt.Errorf("%s/%s: no %s metric", w.name, be.name, w.metric)
+					}
+				}
+				rep.add(w, be.name, ns, res.Extra)
+				msg := fmt.Sprintf("round %d/%d  %-16s %-8s %10s/op  (%d ops)", r+1, p.rounds, w.name, be.name, fmtDur(ns), res.N)
+				if d, ok := res.Extra[metricDisk]; ok {
+					msg += fmt.Sprintf("  %s on disk (closed: %s), ×%.2f of live (whole op %.1fs)",
+						fmtBytes(d), fmtBytes(res.Extra[metricDiskClosed]), res.Extra[metricAmp], res.T.Seconds())
+				}
+				progress("%s", msg)
 			}
 		}
 		if i == lastPreload {

@@ -11,20 +11,21 @@ import (
 
 // report holds one invocation's results.
 type report struct {
-	Mode       string      `json:"mode"`
-	Go         string      `json:"go"`
-	Platform   string      `json:"platform"`
-	CPUs       int         `json:"cpus"`
-	Keys       int         `json:"keys"`
-	Puts       int         `json:"puts_per_run"`
-	Writers    int         `json:"writers"`
-	Rounds     int         `json:"rounds"`
-	Benchtime  string      `json:"benchtime"`
-	KeyBytes   int         `json:"key_bytes"`
-	ValueBytes int         `json:"value_bytes"`
-	Dir        string      `json:"dir"`
-	Stores     []storeInfo `json:"stores"`
-	Rows       []row       `json:"rows"`
+	Mode        string      `json:"mode"`
+	Go          string      `json:"go"`
+	Platform    string      `json:"platform"`
+	CPUs        int         `json:"cpus"`
+	Keys        int         `json:"keys"`
+	Puts        int         `json:"puts_per_run"`
+	Writers     int         `json:"writers"`
+	CompactKeys int         `json:"compact_keys"` // each written 3 times
+	Rounds      int         `json:"rounds"`
+	Benchtime   string      `json:"benchtime"`
+	KeyBytes    int         `json:"key_bytes"`
+	ValueBytes  int         `json:"value_bytes"`
+	Dir         string      `json:"dir"`
+	Stores      []storeInfo `json:"stores"`
+	Rows        []row       `json:"rows"`
 	// Speedup is, per store, its ops/s with many durable writers over its
 	// ops/s with one.
 	Speedup map[string]float64 `json:"durable_speedup,omitempty"`
@@ -53,6 +54,30 @@ type cell struct {
 	// Ratio is this store's time per op over caskade's: above 1, caskade
 	// is faster. 0 when caskade did not run.
 	Ratio float64 `json:"ratio_to_caskade,omitempty"`
+	// Space is set on the compact row: the store's bytes on disk after
+	// its compaction.
+	Space *space `json:"space,omitempty"`
+}
+
+// space is a compact cell's bytes on disk after compaction: medians over
+// the rounds, each taken on its own.
+type space struct {
+	// LiveBytes is what the keys and their latest values take:
+	// compact keys × (key bytes + value bytes).
+	LiveBytes int64 `json:"live_bytes"`
+	// DiskBytes are the bytes allocated (st_blocks × 512) to the regular
+	// files under the store's dir, store open; ClosedBytes the same after
+	// closing it; ApparentBytes the files' apparent sizes (what ls shows),
+	// store open.
+	DiskBytes     int64 `json:"disk_bytes"`
+	ClosedBytes   int64 `json:"closed_disk_bytes"`
+	ApparentBytes int64 `json:"apparent_bytes"`
+	// Amplification is DiskBytes ÷ LiveBytes, ClosedAmplification
+	// ClosedBytes ÷ LiveBytes.
+	Amplification       float64 `json:"space_amplification"`
+	ClosedAmplification float64 `json:"closed_space_amplification"`
+	// Rounds holds each round's DiskBytes, ClosedBytes and ApparentBytes.
+	Rounds [][3]int64 `json:"rounds_disk_closed_apparent_bytes"`
 }
 
 // target is one of the issue's goals, checked against this run.
@@ -67,7 +92,7 @@ type target struct {
 func newReport(p *plan) *report {
 	r := &report{
 		Mode: p.mode, Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH,
-		CPUs: runtime.NumCPU(), Keys: p.keys, Puts: p.puts, Writers: p.writers,
+		CPUs: runtime.NumCPU(), Keys: p.keys, Puts: p.puts, Writers: p.writers, CompactKeys: p.compactKeys,
 		Rounds: p.rounds, Benchtime: p.benchtime.String(),
 		KeyBytes: keySize, ValueBytes: valueSize, Dir: p.root,
 	}
@@ -98,9 +123,17 @@ func (r *report) cell(workload, store string) *cell {
 	return nil
 }
 
-func (r *report) add(w workload, store string, nsPerOp float64) {
+// add records one round of one cell: its time per op and, from a compact
+// run, its bytes on disk (in extra, the run's b.ReportMetric values).
+func (r *report) add(w workload, store string, nsPerOp float64, extra map[string]float64) {
 	c := r.cell(w.name, store)
 	c.RoundsNs = append(c.RoundsNs, nsPerOp)
+	if d, ok := extra[metricDisk]; ok {
+		if c.Space == nil {
+			c.Space = &space{LiveBytes: int64(r.CompactKeys) * (keySize + valueSize)}
+		}
+		c.Space.Rounds = append(c.Space.Rounds, [3]int64{int64(d), int64(extra[metricDiskClosed]), int64(extra[metricApparent])})
+	}
 }
 
 // finish computes medians, ratios, speed-ups and targets.
@@ -111,6 +144,11 @@ func (r *report) finish() {
 			c := &r.Rows[i].Cells[j]
 			c.NsPerOp = median(c.RoundsNs)
 			c.OpsPerSec = 1e9 / c.NsPerOp
+			if sp := c.Space; sp != nil {
+				sp.DiskBytes, sp.ClosedBytes, sp.ApparentBytes = sp.median(0), sp.median(1), sp.median(2)
+				sp.Amplification = float64(sp.DiskBytes) / float64(sp.LiveBytes)
+				sp.ClosedAmplification = float64(sp.ClosedBytes) / float64(sp.LiveBytes)
+			}
 			if c.Store == "caskade" {
 				base = c.NsPerOp
 			}
@@ -150,6 +188,19 @@ func (r *report) finish() {
 	if s, ok := r.Speedup["caskade"]; ok {
 		r.Targets = append(r.Targets, target{"durable", fmt.Sprintf("caskade %d-writer ops/s ÷ 1-writer", r.Writers), "≥ 8.00", s, s >= 8})
 	}
+	if c := r.cell("compact", "caskade"); c != nil && c.Space != nil {
+		a := c.Space.Amplification
+		r.Targets = append(r.Targets, target{"compact", "caskade disk ÷ live after compaction", "≤ 1.15", a, a <= 1.15})
+	}
+}
+
+// median returns the median over the rounds of field i of Rounds.
+func (s *space) median(i int) int64 {
+	var xs []float64
+	for _, r := range s.Rounds {
+		xs = append(xs, float64(r[i]))
+	}
+	return int64(median(xs))
 }
 
 func median(xs []float64) float64 {
@@ -179,6 +230,11 @@ func (r *report) writeTable(w io.Writer) error {
 	fmt.Fprintf(&b, "caskade vs bbolt, pebble, badger: %s mode, %s %s, %d CPUs\n", r.Mode, r.Go, r.Platform, r.CPUs)
 	fmt.Fprintf(&b, "%d B keys in random order, %d B random values; %d keys preloaded for get/scan/reopen (load untimed);\n", r.KeyBytes, r.ValueBytes, r.Keys)
 	fmt.Fprintf(&b, "each put run writes %d keys into a new empty store; other runs last %s; %d round(s), stores interleaved in each.\n", r.Puts, r.Benchtime, r.Rounds)
+	if slices.ContainsFunc(r.Rows, func(rw row) bool { return rw.Workload == "compact" }) {
+		fmt.Fprintf(&b, "compact: %d keys written, then overwritten twice (untimed), then the store's full compaction (the cell's time);\n", r.CompactKeys)
+		fmt.Fprintf(&b, "  then bytes allocated to the files in the store's dir (st_blocks), open and after close, ÷ live bytes (%d × %d B = %s).\n",
+			r.CompactKeys, r.KeyBytes+r.ValueBytes, fmtBytes(float64(r.CompactKeys*(r.KeyBytes+r.ValueBytes))))
+	}
 	fmt.Fprintf(&b, "Cells: median time per op (durable rows: ops/s), then ×R = the store's time per op ÷ caskade's (R > 1: caskade faster).\n")
 	fmt.Fprintf(&b, "Stores (each in its own temp dir under %s, all in this one process):\n", r.Dir)
 	vw := 0
@@ -215,6 +271,17 @@ func (r *report) writeTable(w io.Writer) error {
 			cells = append(cells, v)
 		}
 		line(rw.Title, cells)
+		if rw.Cells[0].Space != nil {
+			var open, closed []string
+			for _, c := range rw.Cells {
+				if sp := c.Space; sp != nil {
+					open = append(open, fmt.Sprintf("%.2f× (%s)", sp.Amplification, fmtBytes(float64(sp.DiskBytes))))
+					closed = append(closed, fmt.Sprintf("%.2f× (%s)", sp.ClosedAmplification, fmtBytes(float64(sp.ClosedBytes))))
+				}
+			}
+			line("  disk ÷ live, open", open)
+			line("  disk ÷ live, after close", closed)
+		}
 	}
 	if len(r.Speedup) > 0 {
 		var cells []string
@@ -268,8 +335,32 @@ func fmtRatio(x float64) string {
 		return fmt.Sprintf("%.1f", x)
 	case x >= 1:
 		return fmt.Sprintf("%.2f", x)
+	case x < 0.001:
+		return "<0.001"
 	}
 	return fmt.Sprintf("%.2g", x)
+}
+
+// fmtBytes writes a byte count in decimal units with three significant
+// digits.
+func fmtBytes(n float64) string {
+	unit, div := "B", 1.0
+	switch {
+	case n >= 1e9:
+		unit, div = "GB", 1e9
+	case n >= 1e6:
+		unit, div = "MB", 1e6
+	case n >= 1e3:
+		unit, div = "kB", 1e3
+	}
+	v := n / div
+	switch {
+	case v >= 100 || unit == "B":
+		return fmt.Sprintf("%.0f %s", v, unit)
+	case v >= 10:
+		return fmt.Sprintf("%.1f %s", v, unit)
+	}
+	return fmt.Sprintf("%.2f %s", v, unit)
 }
 
 // fmtDur writes nanoseconds with three significant digits.

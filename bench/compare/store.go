@@ -1,10 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"time"
 )
 
 // store is one engine under test, open on a directory of its own. All
@@ -19,11 +23,17 @@ type store interface {
 	// scan reads up to n consecutive keys from start (inclusive) in key
 	// order, copying each value out, and returns how many it read.
 	scan(start []byte, n int, buf []byte) (int, error)
-	// load writes keys 0..n-1 with their values in large batches. Not timed.
-	load(n int) error
+	// load writes keys 0..n-1 in large batches, key i with value(i+gen):
+	// gen 0 for the first load, 1 and 2 for the compact workload's
+	// overwrites. Not timed.
+	load(n, gen int) error
 	// settle brings a freshly loaded and reopened store to a steady state
 	// for reads (LSM trees flush and compact). Not timed.
 	settle() error
+	// compact runs the store's full compaction and returns when it is
+	// done: what the store's API offers to reclaim the space of
+	// overwritten values now (nothing for bbolt, which has no compaction).
+	compact() error
 	close() error
 }
 
@@ -37,6 +47,9 @@ type backend struct {
 	// open opens (or creates) a store in dir. durable selects fsync per
 	// commit; otherwise commits are not fsynced.
 	open func(dir string, durable bool) (store, error)
+	// openCompact, when set, opens the compact workload's store in dir
+	// instead of open(dir, false); settings should say how it differs.
+	openCompact func(dir string) (store, error)
 }
 
 // backends run in this order; caskade first, as the ratios' base.
@@ -102,7 +115,7 @@ func loadDataset(be backend, root string, n int) (*dataset, error) {
 		d.close()
 		return nil, fmt.Errorf("%s: open: %w", be.name, err)
 	}
-	if err := d.s.load(n); err != nil {
+	if err := d.s.load(n, 0); err != nil {
 		d.close()
 		return nil, fmt.Errorf("%s: load: %w", be.name, err)
 	}
@@ -141,4 +154,46 @@ func (d *dataset) close() error {
 		err = rerr
 	}
 	return err
+}
+
+// quietDirBytes waits until the allocated bytes under dir stop changing
+// (two equal readings 100 ms apart; at most 5 s), so that files a store
+// deletes in the background after a compaction (pebble's obsolete tables)
+// are gone, and returns the last reading of dirBytes.
+func quietDirBytes(dir string) (alloc, apparent int64, err error) {
+	if alloc, apparent, err = dirBytes(dir); err != nil {
+		return 0, 0, err
+	}
+	for range 50 {
+		time.Sleep(100 * time.Millisecond)
+		prev := alloc
+		if alloc, apparent, err = dirBytes(dir); err != nil || alloc == prev {
+			return alloc, apparent, err
+		}
+	}
+	return alloc, apparent, nil
+}
+
+// dirBytes returns the bytes allocated on disk to the regular files under
+// dir (see allocated), and the sum of their apparent sizes (what ls shows).
+func dirBytes(dir string) (alloc, apparent int64, err error) {
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.Type().IsRegular() {
+			return nil
+		}
+		var fi fs.FileInfo
+		if err == nil {
+			fi, err = d.Info()
+		}
+		if errors.Is(err, fs.ErrNotExist) && path != dir {
+			return nil // removed by the store meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		alloc += allocated(fi)
+		apparent += fi.Size()
+		return nil
+	})
+	return alloc, apparent, err
 }

@@ -9,14 +9,16 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // config sizes a run.
 type config struct {
-	keys    int    // keys preloaded for get, scan and reopen
-	puts    int    // puts per run of the no-fsync put workload (main only)
-	writers int    // concurrent writers of the second durable-put workload
-	root    string // stores get temp dirs under it
+	keys        int    // keys preloaded for get, scan and reopen
+	puts        int    // puts per run of the no-fsync put workload (main only)
+	writers     int    // concurrent writers of the second durable-put workload
+	compactKeys int    // keys of the compact workload (each written 3 times)
+	root        string // stores get temp dirs under it
 }
 
 var errNotFound = errors.New("key not found")
@@ -27,9 +29,23 @@ type workload struct {
 	title   string // row label
 	preload bool   // reads the shared dataset; else each run gets a new empty store
 	fixed   bool   // main runs exactly config.puts ops, not for -benchtime
+	once    bool   // main runs exactly one op per round, not for -benchtime
 	rate    bool   // report ops/s rather than time per op
-	run     func(b *testing.B, x *subject) error
+	// metric, when set, is the b.ReportMetric unit main takes the cell's
+	// time per op from, instead of the benchmark's own ns/op.
+	metric string
+	run    func(b *testing.B, x *subject) error
 }
+
+// Metrics of the compact workload (b.ReportMetric units), read back by
+// main through testing.BenchmarkResult.Extra.
+const (
+	metricCompactNs  = "compact-ns/op" // the compaction alone
+	metricDisk       = "disk-B"        // allocated under the store's dir after compaction, store open
+	metricDiskClosed = "closed-disk-B" // the same after closing the store
+	metricApparent   = "apparent-B"    // apparent sizes (ls), store open
+	metricAmp        = "disk/live"     // metricDisk ÷ live bytes (for go test's output)
+)
 
 // subject is one store's side of a workload.
 type subject struct {
@@ -46,6 +62,7 @@ func workloads(c config) []workload {
 		{name: "reopen", title: "reopen " + count(c.keys) + " (open+1 get)", preload: true, run: reopen},
 		{name: "put-durable-1", title: "durable put, 1 writer", rate: true, run: fresh(true, putSerial)},
 		{name: fmt.Sprintf("put-durable-%d", c.writers), title: fmt.Sprintf("durable put, %d writers", c.writers), rate: true, run: fresh(true, putParallel)},
+		{name: "compact", title: "overwrite ×2 + compact " + count(c.compactKeys), once: true, metric: metricCompactNs, run: overwriteCompact},
 	}
 }
 
@@ -199,5 +216,108 @@ func reopen(b *testing.B, x *subject) error {
 		}
 	}
 	b.StopTimer()
+	return nil
+}
+
+// overwriteCompact runs b.N times: in a new store, write keys 0..n-1 and
+// overwrite every key twice (not timed), run the store's full compaction
+// (timed), check a sample of keys, and measure the bytes allocated under
+// the store's dir, with the store open (once the dir's size is steady)
+// and after closing it. The compaction's own time is the compact-ns/op
+// metric; the benchmark's timer runs throughout, so that under go test b.N
+// stays small (with bbolt's no-op compaction, a timer stopped outside the
+// compaction would grow b.N, and the loads with it, without bound). The
+// space metrics are the last op's.
+func overwriteCompact(b *testing.B, x *subject) error {
+	n := x.cfg.compactKeys
+	var total time.Duration
+	var sp spaceUse
+	for range b.N {
+		var err error
+		if sp, err = compactOnce(x, n); err != nil {
+			return err
+		}
+		total += sp.took
+	}
+	live := float64(n) * (keySize + valueSize)
+	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), metricCompactNs)
+	b.ReportMetric(float64(sp.disk), metricDisk)
+	b.ReportMetric(float64(sp.closed), metricDiskClosed)
+	b.ReportMetric(float64(sp.apparent), metricApparent)
+	b.ReportMetric(float64(sp.disk)/live, metricAmp)
+	return nil
+}
+
+// spaceUse is one compaction's time and the bytes on disk after it.
+type spaceUse struct {
+	took     time.Duration
+	disk     int64 // allocated, store open
+	apparent int64 // apparent sizes, store open
+	closed   int64 // allocated, after closing the store
+}
+
+// compactOnce is one op of the compact workload, in a temp dir of its own
+// that it removes.
+func compactOnce(x *subject, n int) (sp spaceUse, err error) {
+	dir, err := os.MkdirTemp(x.cfg.root, x.be.name+"-compact-")
+	if err != nil {
+		return sp, err
+	}
+	defer func() {
+		if rerr := os.RemoveAll(dir); err == nil {
+			err = rerr
+		}
+	}()
+	open := x.be.openCompact
+	if open == nil {
+		open = func(dir string) (store, error) { return x.be.open(dir, false) }
+	}
+	s, err := open(dir)
+	if err != nil {
+		return sp, fmt.Errorf("%s: open: %w", x.be.name, err)
+	}
+	defer func() {
+		if s != nil {
+			s.close()
+		}
+	}()
+	for gen := range 3 {
+		if err := s.load(n, gen); err != nil {
+			return sp, fmt.Errorf("%s: write pass %d: %w", x.be.name, gen+1, err)
+		}
+	}
+	start := time.Now()
+	if err := s.compact(); err != nil {
+		return sp, fmt.Errorf("%s: compact: %w", x.be.name, err)
+	}
+	sp.took = time.Since(start)
+	if err := checkSample(s, n, 2); err != nil {
+		return sp, fmt.Errorf("%s: after compact: %w", x.be.name, err)
+	}
+	if sp.disk, sp.apparent, err = quietDirBytes(dir); err != nil {
+		return sp, err
+	}
+	err = s.close()
+	s = nil
+	if err != nil {
+		return sp, fmt.Errorf("%s: close: %w", x.be.name, err)
+	}
+	sp.closed, _, err = dirBytes(dir)
+	return sp, err
+}
+
+// checkSample reads about 1,000 of keys 0..n-1, spread evenly, and checks
+// that each has the value of write pass gen (value(i+gen)).
+func checkSample(s store, n, gen int) error {
+	kb, buf := make([]byte, keySize), make([]byte, 0, valueSize)
+	for i := 0; i < n; i += max(1, n/1000) {
+		v, err := s.get(key(kb, i), buf)
+		if err != nil {
+			return fmt.Errorf("get key %d: %w", i, err)
+		}
+		if !bytes.Equal(v, value(i+gen)) {
+			return fmt.Errorf("get key %d: not the last value written", i)
+		}
+	}
 	return nil
 }
