@@ -1,6 +1,15 @@
 // Package replication replicates a caskade store with Raft
 // (hashicorp/raft). LogStore is the Raft log, kept on a segment log of its
-// own.
+// own; FSM applies commands (EncodeCommand batches of engine.Op, with
+// times fixed by the leader) to an engine store, so every replica holds
+// the same records at the same offsets; Node runs Raft over them, with a
+// StreamLayer (RaftByte, then TLS) on a listener the caller shares with
+// gRPC.
+//
+// The FSM's store runs with engine.SyncNever and is rebuilt at every
+// start: OpenFSM empties it, and Raft restores the last snapshot (an
+// engine checkpoint behind a 16-byte header) and replays its log.
+// Linearizable reads use Node.LinearizableBarrier (leader only for now).
 //
 // # The Raft log
 //

@@ -64,14 +64,18 @@ func checkTTL(d *durationpb.Duration) (time.Duration, error) {
 }
 
 // Get returns a key's live value. On one node every consistency level
-// reads the local store.
-func (k *kvServer) Get(_ context.Context, req *caskadev1.GetRequest) (*caskadev1.GetResponse, error) {
+// reads the local store; a replicated store makes LINEARIZABLE reads wait
+// for its barrier (Linearizer).
+func (k *kvServer) Get(ctx context.Context, req *caskadev1.GetRequest) (*caskadev1.GetResponse, error) {
 	const method = "Get"
 	s := k.s
 	if err := s.checkKey("key", req.GetKey()); err != nil {
 		return nil, s.toStatus(method, err)
 	}
 	if err := checkConsistency(req.GetConsistency()); err != nil {
+		return nil, s.toStatus(method, err)
+	}
+	if err := s.readBarrier(ctx, req.GetConsistency()); err != nil {
 		return nil, s.toStatus(method, err)
 	}
 	it, err := s.store.Get(req.GetKey())
@@ -122,6 +126,9 @@ func (k *kvServer) Scan(ctx context.Context, req *caskadev1.ScanRequest) (*caska
 	const method = "Scan"
 	s := k.s
 	if err := checkConsistency(req.GetConsistency()); err != nil {
+		return nil, s.toStatus(method, err)
+	}
+	if err := s.readBarrier(ctx, req.GetConsistency()); err != nil {
 		return nil, s.toStatus(method, err)
 	}
 	start, end, prefix := req.GetStart(), req.GetEnd(), req.GetPrefix()

@@ -35,10 +35,13 @@ func (l *logServer) Produce(_ context.Context, req *caskadev1.ProduceRequest) (*
 
 // Consume returns the first record at or after the offset and the
 // high-water mark.
-func (l *logServer) Consume(_ context.Context, req *caskadev1.ConsumeRequest) (*caskadev1.ConsumeResponse, error) {
+func (l *logServer) Consume(ctx context.Context, req *caskadev1.ConsumeRequest) (*caskadev1.ConsumeResponse, error) {
 	const method = "Consume"
 	s := l.s
 	if err := checkConsistency(req.GetConsistency()); err != nil {
+		return nil, s.toStatus(method, err)
+	}
+	if err := s.readBarrier(ctx, req.GetConsistency()); err != nil {
 		return nil, s.toStatus(method, err)
 	}
 	recs, hwm, err := s.store.ReadFrom(req.GetOffset(), 1)
@@ -59,6 +62,9 @@ func (l *logServer) ConsumeStream(req *caskadev1.ConsumeStreamRequest, stream gr
 	const method = "ConsumeStream"
 	s := l.s
 	if err := checkConsistency(req.GetConsistency()); err != nil {
+		return s.toStatus(method, err)
+	}
+	if err := s.readBarrier(stream.Context(), req.GetConsistency()); err != nil {
 		return s.toStatus(method, err)
 	}
 	if req.GetFollow() && s.closing() {

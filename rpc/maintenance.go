@@ -37,6 +37,10 @@ type Maintainer interface {
 type maintenance struct {
 	compactor Compactor // nil when the store cannot compact
 	backuper  Backuper  // nil when the store cannot back up
+	// linearizer and cluster are the replicated store's parts
+	// (replicated.go); nil on one node.
+	linearizer Linearizer
+	cluster    Cluster
 }
 
 // maintenanceOf finds the optional parts of store.
@@ -44,6 +48,8 @@ func maintenanceOf(store Store) maintenance {
 	var m maintenance
 	m.compactor, _ = store.(Compactor)
 	m.backuper, _ = store.(Backuper)
+	m.linearizer, _ = store.(Linearizer)
+	m.cluster, _ = store.(Cluster)
 	return m
 }
 

@@ -32,6 +32,7 @@ func statusOf(err error) (st *status.Status, internal bool) {
 		ce  *engine.CASError
 		ue  *unknownIdentityError
 		pe  *permissionError
+		nl  *NotLeaderError
 		gst interface{ GRPCStatus() *status.Status }
 	)
 	switch {
@@ -54,6 +55,14 @@ func statusOf(err error) (st *status.Status, internal bool) {
 			caskadev1.MetaAction:   validShort(pe.Action),
 			caskadev1.MetaObject:   validShort(pe.Object),
 		}), false
+	case errors.As(err, &nl):
+		var meta map[string]string
+		if nl.LeaderAddr != "" {
+			meta = map[string]string{caskadev1.MetaLeaderAddr: nl.LeaderAddr}
+		}
+		return withInfo(codes.FailedPrecondition, nl.Error(), caskadev1.ReasonNotLeader, meta), false
+	case errors.Is(err, ErrUnavailable):
+		return status.New(codes.Unavailable, err.Error()), false
 	case errors.As(err, &fe):
 		return invalidArgument(fe), false
 	case errors.Is(err, engine.ErrEmptyKey):

@@ -55,6 +55,9 @@ func TestStatusOf(t *testing.T) {
 		{"permission", fmt.Errorf("authorize: %w", &permissionError{Identity: "reader", Action: "write", Object: "kv:app/\x00"}),
 			codes.PermissionDenied, caskadev1.ReasonPermissionDenied, "",
 			map[string]string{caskadev1.MetaIdentity: "reader", caskadev1.MetaAction: "write", caskadev1.MetaObject: "kv:app/\x00"}, false},
+		{"not leader", fmt.Errorf("put: %w", &NotLeaderError{LeaderAddr: "10.0.0.2:7070"}), codes.FailedPrecondition, caskadev1.ReasonNotLeader, "",
+			map[string]string{caskadev1.MetaLeaderAddr: "10.0.0.2:7070"}, false},
+		{"not leader, none known", &NotLeaderError{}, codes.FailedPrecondition, caskadev1.ReasonNotLeader, "", nil, false},
 		{"unknown", fmt.Errorf("open %s: %w", secret, errors.New("disk on fire")), codes.Internal, "", "", nil, true},
 	}
 	for _, tt := range tests {

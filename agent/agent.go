@@ -1,0 +1,186 @@
+package agent
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/soheilhy/cmux"
+	"google.golang.org/grpc"
+
+	"github.com/caskade/caskade/engine"
+	"github.com/caskade/caskade/replication"
+	"github.com/caskade/caskade/rpc"
+)
+
+// Config configures an Agent.
+type Config struct {
+	// NodeID names the node in the cluster; required.
+	NodeID string
+	// Addr is the TCP address to listen on (host:port; port 0 picks one).
+	Addr string
+	// AdvertiseAddr is the address other nodes and clients reach this node
+	// at; "" means the listener's address.
+	AdvertiseAddr string
+	// Dir holds the node's Raft state and store.
+	Dir string
+	// Bootstrap and Peers: see replication.Config.
+	Bootstrap bool
+	Peers     []replication.Server
+	// TLS is the node's mutual-TLS configuration (certs.ServerTLSConfig):
+	// it serves gRPC and Raft and, as a client, dials peers' Raft. nil
+	// speaks plaintext.
+	TLS *tls.Config
+	// Authorizer authorizes gRPC calls (rpc.Options.Authorizer).
+	Authorizer *rpc.Authorizer
+	// Engine configures the store (Sync is ignored: see
+	// replication.Config.Engine).
+	Engine engine.Options
+	// Tune, when set, adjusts the replication config before the node
+	// opens (tests lower Raft's timeouts).
+	Tune func(*replication.Config)
+	// Version is reported by Status.
+	Version string
+	// Logger receives the node's logs; nil discards.
+	Logger *slog.Logger
+}
+
+// gracefulStopTimeout bounds the wait for calls in flight at Close.
+const gracefulStopTimeout = 5 * time.Second
+
+// Agent is one running node.
+type Agent struct {
+	cfg  Config // immutable after Start
+	addr string // advertised address
+
+	ln   net.Listener
+	mux  cmux.CMux
+	node *replication.Node
+	rpc  *rpc.Server
+	gs   *grpc.Server
+
+	wg        sync.WaitGroup // the mux and gRPC serve goroutines
+	closeOnce sync.Once
+	closeErr  error // set by closeOnce
+}
+
+// Start listens on cfg.Addr, opens the Raft node and serves gRPC and Raft
+// on the one port. It does not wait for a leader.
+func Start(cfg Config) (*Agent, error) {
+	if cfg.NodeID == "" || cfg.Dir == "" {
+		return nil, errors.New("agent: NodeID and Dir are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("agent: listen: %w", err)
+	}
+	a := &Agent{cfg: cfg, ln: ln, addr: cfg.AdvertiseAddr}
+	if a.addr == "" {
+		a.addr = ln.Addr().String()
+	}
+	a.mux = cmux.New(ln)
+	raftL := a.mux.Match(func(r io.Reader) bool {
+		var b [1]byte
+		n, _ := io.ReadFull(r, b[:])
+		return n == 1 && b[0] == replication.RaftByte
+	})
+	var grpcL net.Listener
+	if cfg.TLS != nil {
+		// The HTTP/2 preface is inside TLS, where cmux cannot see it:
+		// everything that is not Raft is gRPC.
+		grpcL = a.mux.Match(cmux.Any())
+	} else {
+		grpcL = a.mux.MatchWithWriters(cmux.HTTP2MatchHeaderFieldSendSettings("content-type", "application/grpc"))
+	}
+
+	rc := replication.Config{
+		NodeID:    cfg.NodeID,
+		RaftAddr:  a.addr,
+		Dir:       cfg.Dir,
+		Listener:  raftL,
+		TLS:       cfg.TLS,
+		Bootstrap: cfg.Bootstrap,
+		Peers:     cfg.Peers,
+		Engine:    cfg.Engine,
+		Logger:    cfg.Logger,
+	}
+	if cfg.Tune != nil {
+		cfg.Tune(&rc)
+	}
+	a.node, err = replication.Open(rc)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	ro := rpc.Options{
+		Addr:         a.addr,
+		NodeID:       cfg.NodeID,
+		MaxKeySize:   cfg.Engine.MaxKeySize,
+		MaxValueSize: cfg.Engine.MaxValueSize,
+		Version:      cfg.Version,
+		Logger:       cfg.Logger,
+		TLS:          cfg.TLS,
+		Authorizer:   cfg.Authorizer,
+	}
+	a.rpc = rpc.NewServer(&Store{node: a.node}, ro)
+	a.gs = grpc.NewServer(rpc.ServerOptions(ro)...)
+	a.rpc.Register(a.gs)
+
+	a.wg.Add(2)
+	go func() {
+		defer a.wg.Done()
+		// Serve returns when the listener closes (at Close).
+		_ = a.gs.Serve(grpcL)
+	}()
+	go func() {
+		defer a.wg.Done()
+		_ = a.mux.Serve()
+	}()
+	return a, nil
+}
+
+// Addr returns the node's advertised address (gRPC and Raft).
+func (a *Agent) Addr() string { return a.addr }
+
+// ID returns the node's ID.
+func (a *Agent) ID() string { return a.cfg.NodeID }
+
+// Node returns the node's Raft side.
+func (a *Agent) Node() *replication.Node { return a.node }
+
+// Close stops the node: gRPC gracefully (bounded), then Raft (a leader
+// hands over leadership first) and the store, then the listener. It
+// waits for the goroutines it started. Calling it again returns the
+// first result.
+func (a *Agent) Close() error {
+	a.closeOnce.Do(func() {
+		a.rpc.Close()
+		stopped := make(chan struct{})
+		go func() {
+			a.gs.GracefulStop()
+			close(stopped)
+		}()
+		select {
+		case <-stopped:
+		case <-time.After(gracefulStopTimeout):
+			a.gs.Stop()
+			<-stopped
+		}
+		err := a.node.Close()
+		a.mux.Close()
+		if cerr := a.ln.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) && err == nil {
+			err = fmt.Errorf("agent: close listener: %w", cerr)
+		}
+		a.wg.Wait()
+		a.closeErr = err
+	})
+	return a.closeErr
+}
