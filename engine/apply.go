@@ -141,22 +141,7 @@ func (db *DB) currentAt(key []byte, now int64, overlay map[string]overlayEntry) 
 		}
 		return o.offset, nil
 	}
-	db.kd.RLock()
-	e, ok := db.kd.m.Get(key)
-	db.kd.RUnlock()
-	if !ok {
-		return 0, nil
-	}
-	if e.Flags&uint8(segment.FlagExpiry) != 0 {
-		expired, err := db.expiredAt(e, now)
-		if err != nil {
-			return 0, err
-		}
-		if expired {
-			return 0, nil
-		}
-	}
-	return e.Offset, nil
+	return db.liveAt(key, now)
 }
 
 // String names the op kind.

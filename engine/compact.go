@@ -144,9 +144,12 @@ func (db *DB) compactLocked(ctx context.Context, force bool) (CompactResult, err
 		Force:             force,
 	}
 	limit := compaction.NewLimiter(c.RateBytesPerSec)
-	// Only segments sealed before this call: under a steady stream of
-	// overwrites there is always new dead data, and one call must end.
-	upto := db.log.Next()
+	// Only segments sealed before this call (under a steady stream of
+	// overwrites there is always new dead data, and one call must end),
+	// and only records whose keydir updates are done: a batch appended
+	// across a roll updates the keydir after its records are in a sealed
+	// segment, and until then the decider would take them for dead.
+	upto := db.kdNext.Load()
 	// Nor does one call merge its own outputs again: writes meanwhile
 	// make them a little dead, and rewriting them for that is waste.
 	made := make(map[uint32]bool)
@@ -226,7 +229,7 @@ func (db *DB) segmentInfos(segs []*segment.Segment, upto uint64) ([]compaction.S
 		if db.keylessExpired(last, s.LastOffset(), cut) {
 			dead += keyless
 		}
-		if a.nextExpiry != 0 && a.nextExpiry <= now {
+		if a.nextExpiry != 0 && a.nextExpiry <= now && !db.opts.Replicated {
 			dead += a.ttl
 		}
 		headDead := dead
@@ -289,6 +292,20 @@ func (db *DB) merge(ctx context.Context, segs []*segment.Segment, run compaction
 		b.Abort()
 		return st, nil, err
 	}
+	// The merge dropped records because later ones supersede them; those
+	// must be durable before the merge commits, or a machine crash could
+	// lose the later record after the earlier one is gone, and an older
+	// value (or a deleted key) would come back.
+	if err := db.syncTo(db.log.Next() - 1); err != nil {
+		b.Abort()
+		return st, nil, err
+	}
+	// Written and fsynced before Install, which holds the log's maint lock
+	// (checkpoints and truncations wait on it) from then to Finish.
+	if err := b.Finish(db.mergeHook); err != nil {
+		b.Abort()
+		return st, nil, err
+	}
 	sw, err := db.log.Install(inputs, b, db.mergeHook)
 	if err != nil {
 		return st, nil, err
@@ -298,6 +315,12 @@ func (db *DB) merge(ctx context.Context, segs []*segment.Segment, run compaction
 		outs = append(outs, s.ID())
 	}
 	relocErr := db.relocate(sw, inputs, expired)
+	if relocErr != nil {
+		// Keys may still point into the inputs, which Finish retires:
+		// refuse writes; a reopen rebuilds the keydir from the files,
+		// which are complete.
+		db.fail(relocErr)
+	}
 	if err := sw.Finish(); err != nil {
 		return st, outs, errors.Join(relocErr, err)
 	}
@@ -402,7 +425,9 @@ func (db *DB) decider(head bool, now int64, cut uint64, expired *[]expiredKey) f
 		case ok && e.Offset > r.Offset:
 			return compaction.Drop // superseded
 		case ok && e.Offset == r.Offset:
-			if !r.Expired(now) {
+			if !r.Expired(now) || db.opts.Replicated {
+				// A replicated store's keyed state changes only by ops
+				// (expiry is judged at each op's time): keep the value.
 				return compaction.Keep
 			}
 			*expired = append(*expired, expiredKey{key: append([]byte(nil), r.Key...), offset: r.Offset})
@@ -422,7 +447,10 @@ func (db *DB) decider(head bool, now int64, cut uint64, expired *[]expiredKey) f
 				return compaction.Drop
 			}
 			return compaction.Keep
-		case r.Expired(now):
+		case r.Flags&segment.FlagExpiry != 0:
+			// It may be the key's last record, which Open left out of the
+			// keydir because it had expired then (the clock may since
+			// have gone back): keep its place.
 			if head {
 				return compaction.Drop
 			}

@@ -294,3 +294,88 @@ func TestDB_Compact_Concurrent(t *testing.T) {
 	}
 	check(testutil.OpenDBAt(t, dir, opts))
 }
+
+// TestDB_Compact_SyncsBeforeCommit: a merge drops records that later ones
+// supersede, so it makes the later ones durable before it commits (under
+// any Sync mode); otherwise a machine crash could bring an older value
+// back.
+func TestDB_Compact_SyncsBeforeCommit(t *testing.T) {
+	db := testutil.OpenDB(t, &engine.Options{SegmentBytes: 4 << 10, Sync: engine.SyncNever,
+		Compaction: engine.CompactionOptions{Disabled: true}})
+	for i := range 200 {
+		if _, err := db.Put(fmt.Appendf(nil, "k%d", i%10), make([]byte, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Put([]byte("k1"), []byte("unsynced")); err != nil {
+		t.Fatal(err)
+	}
+	before := db.Stats().Syncs
+	res, err := db.Compact(context.Background())
+	if err != nil || res.Merges == 0 {
+		t.Fatalf("compact: %+v, %v", res, err)
+	}
+	if db.Stats().Syncs == before {
+		t.Fatal("the merge committed without syncing the records that supersede what it dropped")
+	}
+}
+
+// TestDB_Replicated_ExpiryIsDeterministic: a replicated store judges
+// expiry only at each op's own time, whenever it was reopened or merged,
+// so replicas agree on a later CompareAndSwap.
+func TestDB_Replicated_ExpiryIsDeterministic(t *testing.T) {
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var cur atomic.Int64
+	cur.Store(ts.UnixNano())
+	opts := &engine.Options{Sync: engine.SyncNever, Replicated: true, SegmentBytes: 4 << 10,
+		Clock:      func() time.Time { return time.Unix(0, cur.Load()) },
+		Compaction: engine.CompactionOptions{Disabled: true}}
+	run := func(reopen, compact bool) engine.Result {
+		dir := t.TempDir()
+		db, err := engine.Open(dir, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := db.Apply([]engine.Op{{Kind: engine.OpPut, Key: []byte("k"), Value: []byte("v"),
+			Timestamp: ts.UnixNano(), Expiry: ts.Add(time.Hour).UnixNano()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 100 { // seal the segment holding k
+			db.Apply([]engine.Op{{Kind: engine.OpProduce, Value: make([]byte, 100), Timestamp: ts.UnixNano() + int64(i)}})
+		}
+		cur.Store(ts.Add(2 * time.Hour).UnixNano()) // k has expired by the wall clock
+		if compact {
+			if _, err := db.Compact(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if reopen {
+			db.Close()
+			if db, err = engine.Open(dir, opts); err != nil {
+				t.Fatal(err)
+			}
+		}
+		defer db.Close()
+		// A CAS the leader accepted 30 minutes in: k was live then.
+		r2, err := db.Apply([]engine.Op{{Kind: engine.OpCAS, Key: []byte("k"), Expected: r[0].Offset,
+			Value: []byte("w"), Timestamp: ts.Add(30 * time.Minute).UnixNano()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur.Store(ts.UnixNano())
+		return r2[0]
+	}
+	base := run(false, false)
+	if base.Err != nil {
+		t.Fatalf("CAS on a value live at the op's time: %v", base.Err)
+	}
+	for _, c := range []struct{ reopen, compact bool }{{true, false}, {false, true}, {true, true}} {
+		if got := run(c.reopen, c.compact); got.Offset != base.Offset || got.Err != nil {
+			t.Fatalf("reopen=%v compact=%v: %+v, want %+v", c.reopen, c.compact, got, base)
+		}
+	}
+}

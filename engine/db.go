@@ -63,6 +63,10 @@ type DB struct {
 		acct map[uint32]*segAcct
 	}
 
+	// kdNext is the offset after the last record whose keydir update is
+	// done (written under kd after the update).
+	kdNext atomic.Uint64
+
 	// compactMu serializes merges (background and Compact).
 	compactMu sync.Mutex
 	compacted struct {
@@ -108,7 +112,11 @@ func Open(dir string, opts *Options) (*DB, error) {
 	}
 	db := &DB{dir: dir, opts: o, log: l}
 	db.gc.init()
-	ld, err := loadKeydir(l, o.Clock().UnixNano())
+	now := o.Clock().UnixNano()
+	if o.Replicated {
+		now = 0 // keep expired values: only ops change a replicated store's keys
+	}
+	ld, err := loadKeydir(l, now)
 	if err != nil {
 		l.Close()
 		return nil, fmt.Errorf("open %s: %w", dir, err)
@@ -121,6 +129,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
 	db.kd.m = ld.m
+	db.kdNext.Store(l.Next())
 	db.kd.acct = ld.acct
 	ld.m.Ascend(nil, nil, func(_ []byte, e keydir.Entry) bool {
 		db.acct(e.Seg).addLive(e)
@@ -314,6 +323,12 @@ func (db *DB) writeLocked() (first, last uint64, err error) {
 			db.acct(old.Seg).removeLive(old)
 		}
 	}
+	for i := len(db.recs) - 1; i >= 0; i-- {
+		if locs[i].Size != 0 {
+			db.kdNext.Store(db.recs[i].Offset + 1)
+			break
+		}
+	}
 	db.kd.Unlock()
 	db.wake()
 	if err != nil {
@@ -398,39 +413,40 @@ func (db *DB) currentLocked(key []byte) (uint64, error) {
 	if err := db.writable(); err != nil {
 		return 0, err
 	}
-	db.kd.RLock()
-	e, ok := db.kd.m.Get(key)
-	db.kd.RUnlock()
-	if !ok {
-		return 0, nil
-	}
-	if e.Flags&uint8(segment.FlagExpiry) != 0 {
-		expired, err := db.expired(e)
-		if err != nil {
-			return 0, err
-		}
-		if expired {
-			return 0, nil
-		}
-	}
-	return e.Offset, nil
+	return db.liveAt(key, db.now())
 }
 
-// expired reads the header of e's record to check its expiry now.
-func (db *DB) expired(e keydir.Entry) (bool, error) { return db.expiredAt(e, db.now()) }
-
-// expiredAt reports whether e's record has expired at time now.
-func (db *DB) expiredAt(e keydir.Entry, now int64) (bool, error) {
-	s, ok := db.log.Acquire(e.Seg)
-	if !ok {
-		return false, fmt.Errorf("%w: segment %d gone", ErrCorrupt, e.Seg)
+// liveAt returns the offset of key's value if it is live at time now, 0
+// if the key has none. The segment of a value with an expiry is referenced
+// under the keydir lock, as Get does: a merge cannot retire it between the
+// lookup and the header read.
+func (db *DB) liveAt(key []byte, now int64) (uint64, error) {
+	db.kd.RLock()
+	e, ok := db.kd.m.Get(key)
+	if !ok || e.Flags&uint8(segment.FlagExpiry) == 0 {
+		db.kd.RUnlock()
+		if !ok {
+			return 0, nil
+		}
+		return e.Offset, nil
 	}
-	defer s.Release()
+	s, held := db.log.Acquire(e.Seg)
+	db.kd.RUnlock()
+	if !held {
+		if db.closed.Load() {
+			return 0, ErrClosed
+		}
+		return 0, fmt.Errorf("%w: segment %d of key gone", ErrCorrupt, e.Seg)
+	}
 	h, err := s.ReadHeader(int64(e.Pos))
+	s.Release()
 	if err != nil {
-		return false, err
+		return 0, err
 	}
-	return h.Flags&segment.FlagExpiry != 0 && h.Expiry <= now, nil
+	if h.Flags&segment.FlagExpiry != 0 && h.Expiry <= now {
+		return 0, nil
+	}
+	return e.Offset, nil
 }
 
 // Produce appends a keyless record (a message of the log view) and returns

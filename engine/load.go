@@ -35,8 +35,8 @@ func loadKeydir(l *segment.Log, now int64) (*loaded, error) {
 		return nil, err
 	}
 	ld.m = m
-	for _, s := range segs[:run] {
-		s.DropHints()
+	for _, s := range segs {
+		s.DropHints() // the scanned ones may have loaded hints too
 	}
 	for _, s := range segs[run:] {
 		err := s.Scan(0, func(r *segment.Record, pos int64) error {

@@ -97,6 +97,12 @@ type Options struct {
 	RetentionBytes int64
 	// Compaction schedules background merges.
 	Compaction CompactionOptions
+	// Replicated marks a store fed by Apply on every replica of a Raft
+	// group: its keyed state changes only through ops, whose expiry checks
+	// use each op's own timestamp. Open and merges then keep values whose
+	// TTL passed (reads still hide them), so that every replica judges a
+	// later CompareAndSwap or Delete the same way, whenever it restarted.
+	Replicated bool
 }
 
 // CompactionOptions schedule background merges of sealed segments.

@@ -68,6 +68,9 @@ func OpenFSM(dir string, opts *engine.Options) (*FSM, error) {
 	if opts != nil {
 		o = *opts
 	}
+	// Expiry must change keys only through ops, judged at each op's own
+	// time, on every replica alike (see engine.Options.Replicated).
+	o.Replicated = true
 	for _, d := range []string{dataDir, restoreDir, oldDir} {
 		if err := os.RemoveAll(filepath.Join(dir, d)); err != nil {
 			return nil, fmt.Errorf("open fsm: %w", err)

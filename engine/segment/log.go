@@ -93,6 +93,10 @@ type Log struct {
 		unsynced   []*Segment // sealed since the last Sync; may hold unsynced data
 		dirDirty   bool       // a file was created or removed since the last Sync
 		closed     bool
+		// broken is set when a truncation failed halfway: memory and
+		// files may disagree, so appends and truncations are refused
+		// until the log is reopened (Open repairs from the files).
+		broken error
 	}
 	// next is the offset the next append gets. Written under mu.
 	next atomic.Uint64
@@ -350,6 +354,9 @@ func (l *Log) Append(recs []Record, locs []Loc) error {
 	defer l.mu.Unlock()
 	if l.mu.closed {
 		return ErrClosed
+	}
+	if l.mu.broken != nil {
+		return l.mu.broken
 	}
 	next := l.next.Load()
 	for i := range recs {
@@ -748,10 +755,16 @@ func readSegments(segs []*Segment, offset uint64, maxRecords int, maxBytes int64
 func (l *Log) TruncateHead(offset uint64) error {
 	l.maint.Lock()
 	defer l.maint.Unlock()
+	if l.mergeFailed != nil {
+		return fmt.Errorf("segment: a merge failed after its commit point (reopen to finish it): %w", l.mergeFailed)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.mu.closed {
 		return ErrClosed
+	}
+	if l.mu.broken != nil {
+		return l.mu.broken
 	}
 	active := l.mu.active
 	if active.Size() > 0 && active.LastOffset() < offset {
@@ -835,6 +848,9 @@ func (l *Log) dropLocked(segs []*Segment) error {
 func (l *Log) TruncateTail(offset uint64) error {
 	l.maint.Lock()
 	defer l.maint.Unlock()
+	if l.mergeFailed != nil {
+		return fmt.Errorf("segment: a merge failed after its commit point (reopen to finish it): %w", l.mergeFailed)
+	}
 	// syncMu: a Sync running meanwhile must not mark the refilled tail
 	// synced (it guards Segment.synced, which is lowered below).
 	l.syncMu.Lock()
@@ -844,9 +860,23 @@ func (l *Log) TruncateTail(offset uint64) error {
 	if l.mu.closed {
 		return ErrClosed
 	}
+	if l.mu.broken != nil {
+		return l.mu.broken
+	}
 	if offset+1 >= l.next.Load() {
 		return nil
 	}
+	if err := l.truncateTailLocked(offset); err != nil {
+		l.mu.broken = fmt.Errorf("segment: log unusable after a failed truncation (reopen it): %w", err)
+		return err
+	}
+	return nil
+}
+
+// truncateTailLocked does TruncateTail's work. A failure may leave memory
+// and files apart; the caller marks the log broken. Caller holds maint,
+// syncMu and mu.
+func (l *Log) truncateTailLocked(offset uint64) error {
 	cur := l.v.Load()
 	// Segments that start above offset go entirely.
 	keep := len(cur.segs)
@@ -901,6 +931,14 @@ func (l *Log) TruncateTail(offset uint64) error {
 // The view is never empty: the new segment replaces the old ones in one
 // step.
 func (l *Log) resetLocked(base uint64) error {
+	if err := l.doResetLocked(base); err != nil {
+		l.mu.broken = fmt.Errorf("segment: log unusable after a failed reset (reopen it): %w", err)
+		return err
+	}
+	return nil
+}
+
+func (l *Log) doResetLocked(base uint64) error {
 	cur := l.v.Load()
 	var errs []error
 	// Newest first: a crash midway leaves a prefix of the log, never a

@@ -343,6 +343,18 @@ func writeMarker(dir string, m marker) error {
 // applyMarker finishes the merge m describes: removes the inputs no output
 // replaces and renames the outputs into place. Idempotent.
 func applyMarker(dir string, m marker) error {
+	// Every output must be there, as a temporary or already renamed,
+	// before any input goes.
+	for _, base := range m.outputs {
+		p := Path(dir, base, LogExt)
+		if _, err := os.Stat(p + mergeExt); err == nil {
+			continue
+		}
+		if _, err := os.Stat(p); err != nil {
+			return &FileError{Op: "finish merge", Path: p, Position: -1,
+				Err: fmt.Errorf("%w: the merge marker names an output that is missing", ErrCorrupt)}
+		}
+	}
 	for _, base := range m.inputs {
 		if slices.Contains(m.outputs, base) {
 			continue // the rename below replaces it
@@ -461,8 +473,18 @@ func (l *Log) install(inputs []*Segment, b *Builder, hook func(MergeStep) error)
 		m.outputs = append(m.outputs, o.base)
 	}
 	if err := writeMarker(l.dir, m); err != nil {
+		// The marker may be in place already (a failed directory fsync
+		// after the rename): remove it, durably, before the outputs it
+		// names, or an Open would finish a merge without its outputs.
+		if rerr := os.Remove(filepath.Join(l.dir, MarkerName)); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			l.mergeFailed = rerr
+			return nil, fmt.Errorf("write merge marker: %w (and removing it: %w)", err, rerr)
+		}
+		if serr := syncDir(l.dir); serr != nil {
+			l.mergeFailed = serr
+			return nil, fmt.Errorf("write merge marker: %w (and syncing its removal: %w)", err, serr)
+		}
 		b.Abort()
-		_ = os.Remove(filepath.Join(l.dir, MarkerName))
 		return nil, err
 	}
 	// Committed: from here a failure leaves the marker for Open, and no

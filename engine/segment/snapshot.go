@@ -40,14 +40,27 @@ type image struct{ n, end int64 }
 // Snapshot pins the log's current state.
 func (l *Log) Snapshot() (*Snapshot, error) {
 	l.maint.Lock()
-	// Appends go on: take next first, then each segment's published
-	// records, and cut the newest at next.
-	next := l.Next()
-	segs := l.Segments()
-	if segs == nil {
+	// The next offset and the segment list are read together under mu
+	// (no append is half done then); each segment is cut at next.
+	l.mu.Lock()
+	if l.mu.closed {
+		l.mu.Unlock()
 		l.maint.Unlock()
 		return nil, ErrClosed
 	}
+	next := l.next.Load()
+	v := l.v.Load()
+	segs := make([]*Segment, 0, len(v.segs))
+	for _, s := range v.segs {
+		if !s.Acquire() { // a segment of the current view is released only by Close
+			l.mu.Unlock()
+			closeAll(segs)
+			l.maint.Unlock()
+			return nil, ErrClosed
+		}
+		segs = append(segs, s)
+	}
+	l.mu.Unlock()
 	sn := &Snapshot{l: l, segs: segs, next: next}
 	for _, s := range segs {
 		n, end, err := s.publishedImage(next)
