@@ -198,12 +198,8 @@ func remoteKeyError(err error, key []byte) error {
 	switch {
 	case errors.Is(err, client.ErrNotFound):
 		return noErrorf("key not found: %s", display(key))
-	case errors.As(err, &ce) && ce.Current == 0:
-		return noErrorf("compare-and-swap failed: key %s is absent, expected offset %d", display(key), ce.Expected)
-	case errors.As(err, &ce) && ce.Expected == 0:
-		return noErrorf("compare-and-swap failed: key %s exists at offset %d, expected absent (0)", display(key), ce.Current)
 	case errors.As(err, &ce):
-		return noErrorf("compare-and-swap failed: key %s is at offset %d, expected %d", display(key), ce.Current, ce.Expected)
+		return casFailed(key, ce.Expected, ce.Current)
 	case errors.Is(err, client.ErrEmptyKey), errors.Is(err, client.ErrKeyTooLarge):
 		return usageErrorf("argument KEY: %s", serverMessage(err))
 	case errors.Is(err, client.ErrValueTooLarge), errors.Is(err, client.ErrTooLarge):
@@ -330,20 +326,5 @@ func (a *app) remoteScan(cmd *cobra.Command, c *client.Client, f *scanFlags, sta
 		}
 		o.PageToken = page.NextPageToken
 	}
-	if f.json {
-		if next != nil {
-			s, enc := encodeBytes(next)
-			out.Next, out.NextEncoding = &s, enc
-		}
-		if err := writeJSON(w, out); err != nil {
-			return err
-		}
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	if next != nil && !f.json {
-		fmt.Fprintf(a.stderr, "more keys: continue with --start %s\n", display(next))
-	}
-	return nil
+	return a.endScan(w, f, &out, next)
 }

@@ -197,16 +197,23 @@ func keyError(err error, key []byte) error {
 	switch {
 	case errors.Is(err, engine.ErrNotFound):
 		return noErrorf("key not found: %s", display(key))
-	case errors.As(err, &ce) && ce.Current == 0:
-		return noErrorf("compare-and-swap failed: key %s is absent, expected offset %d", display(key), ce.Expected)
-	case errors.As(err, &ce) && ce.Expected == 0:
-		return noErrorf("compare-and-swap failed: key %s exists at offset %d, expected absent (0)", display(key), ce.Current)
 	case errors.As(err, &ce):
-		return noErrorf("compare-and-swap failed: key %s is at offset %d, expected %d", display(key), ce.Current, ce.Expected)
+		return casFailed(key, ce.Expected, ce.Current)
 	case errors.Is(err, engine.ErrEmptyKey), errors.Is(err, engine.ErrKeyTooLarge):
 		return usageErrorf("argument KEY: %w", err)
 	case errors.Is(err, engine.ErrValueTooLarge):
 		return usageErrorf("argument VALUE: %w", err)
 	}
 	return err
+}
+
+// casFailed says why a compare-and-swap on key wrote nothing (exit code 1).
+func casFailed(key []byte, expected, current uint64) error {
+	switch {
+	case current == 0:
+		return noErrorf("compare-and-swap failed: key %s is absent, expected offset %d", display(key), expected)
+	case expected == 0:
+		return noErrorf("compare-and-swap failed: key %s exists at offset %d, expected absent (0)", display(key), current)
+	}
+	return noErrorf("compare-and-swap failed: key %s is at offset %d, expected %d", display(key), current, expected)
 }

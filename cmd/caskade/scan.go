@@ -109,6 +109,21 @@ func (a *app) scan(cmd *cobra.Command, db *engine.DB, f *scanFlags) error {
 		}
 		o.Start = next
 	}
+	return a.endScan(w, f, &out, next)
+}
+
+// bytesOrNil maps an unset string flag to nil (unbounded).
+func bytesOrNil(s string) []byte {
+	if s == "" {
+		return nil
+	}
+	return bytes.Clone([]byte(s))
+}
+
+// endScan finishes a scan's output, local or remote: the JSON document
+// with its continuation key, or, in text, a note on stderr saying where
+// to continue.
+func (a *app) endScan(w *bufio.Writer, f *scanFlags, out *jsonScan, next []byte) error {
 	if f.json {
 		if next != nil {
 			s, enc := encodeBytes(next)
@@ -125,12 +140,4 @@ func (a *app) scan(cmd *cobra.Command, db *engine.DB, f *scanFlags) error {
 		fmt.Fprintf(a.stderr, "more keys: continue with --start %s\n", display(next))
 	}
 	return nil
-}
-
-// bytesOrNil maps an unset string flag to nil (unbounded).
-func bytesOrNil(s string) []byte {
-	if s == "" {
-		return nil
-	}
-	return bytes.Clone([]byte(s))
 }
