@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -46,12 +47,41 @@ type Config struct {
 	Tune func(*replication.Config)
 	// Version is reported by Status.
 	Version string
+
+	// SerfAddr is the node's own gossip address (host:port, TCP and UDP,
+	// apart from Addr); "" runs no membership: the node is then managed
+	// by hand (Bootstrap, Peers, Node().AddVoter). With it the node runs
+	// Serf and autopilot (see cluster.go).
+	SerfAddr string
+	// Join lists Serf addresses of members to join at start (retried in
+	// the background).
+	Join []string
+	// GossipKey encrypts Serf gossip (16, 24 or 32 bytes); nil means
+	// plaintext gossip.
+	GossipKey []byte
+	// BootstrapExpect, with SerfAddr, is the number of voters of a new
+	// cluster: a node without Raft state bootstraps once it sees that many
+	// alive Serf members (itself included) and none of them has Raft state
+	// yet. Every node started with the same value computes the same
+	// configuration (the BootstrapExpect members with the lowest IDs).
+	// 0 means do not bootstrap (join an existing cluster). It is also
+	// autopilot's MinQuorum.
+	BootstrapExpect int
+	// SerfTiming selects Serf's failure detection timing.
+	SerfTiming replication.Timing
+	// TuneAutopilot, when set, adjusts the autopilot config before it
+	// starts (tests shorten its intervals).
+	TuneAutopilot func(*replication.AutopilotConfig)
+	// ShutdownTimeout bounds the wait for calls in flight at Close; 0
+	// means 5 s.
+	ShutdownTimeout time.Duration
 	// Logger receives the node's logs; nil discards.
 	Logger *slog.Logger
 }
 
-// gracefulStopTimeout bounds the wait for calls in flight at Close.
-const gracefulStopTimeout = 5 * time.Second
+// defaultShutdownTimeout bounds the wait for calls in flight at Close
+// when Config.ShutdownTimeout is 0.
+const defaultShutdownTimeout = 5 * time.Second
 
 // Agent is one running node.
 type Agent struct {
@@ -63,6 +93,11 @@ type Agent struct {
 	node *replication.Node
 	rpc  *rpc.Server
 	gs   *grpc.Server
+	mem  *replication.Membership // nil without Config.SerfAddr
+	ap   *replication.Autopilot  // nil without Config.SerfAddr
+
+	stopBootstrap context.CancelFunc // stops the bootstrap goroutine; nil when none runs
+	bootWG        sync.WaitGroup     // the bootstrap goroutine
 
 	wg        sync.WaitGroup // the mux and gRPC serve goroutines
 	closeOnce sync.Once
@@ -74,6 +109,12 @@ type Agent struct {
 func Start(cfg Config) (*Agent, error) {
 	if cfg.NodeID == "" || cfg.Dir == "" {
 		return nil, errors.New("agent: NodeID and Dir are required")
+	}
+	if cfg.BootstrapExpect < 0 {
+		return nil, fmt.Errorf("agent: BootstrapExpect %d: must not be negative", cfg.BootstrapExpect)
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = defaultShutdownTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -130,6 +171,13 @@ func Start(cfg Config) (*Agent, error) {
 		TLS:          cfg.TLS,
 		Authorizer:   cfg.Authorizer,
 	}
+	if cfg.SerfAddr != "" {
+		if err := a.startMembership(); err != nil {
+			a.node.Close()
+			ln.Close()
+			return nil, err
+		}
+	}
 	a.rpc = rpc.NewServer(&Store{node: a.node}, ro)
 	a.gs = grpc.NewServer(rpc.ServerOptions(ro)...)
 	a.rpc.Register(a.gs)
@@ -156,12 +204,21 @@ func (a *Agent) ID() string { return a.cfg.NodeID }
 // Node returns the node's Raft side.
 func (a *Agent) Node() *replication.Node { return a.node }
 
-// Close stops the node: gRPC gracefully (bounded), then Raft (a leader
-// hands over leadership first) and the store, then the listener. It
-// waits for the goroutines it started. Calling it again returns the
-// first result.
+// RPC returns the node's gRPC services (for Reload of the authorization
+// policy).
+func (a *Agent) RPC() *rpc.Server { return a.rpc }
+
+// Membership returns the node's Serf agent; nil without Config.SerfAddr.
+func (a *Agent) Membership() *replication.Membership { return a.mem }
+
+// Close stops the node: gRPC gracefully (bounded by ShutdownTimeout);
+// then, with membership, a leader hands over leadership, autopilot
+// stops and the node leaves Serf (so the leader removes it from Raft);
+// then Raft and the store, then the listener. It waits for the
+// goroutines it started. Calling it again returns the first result.
 func (a *Agent) Close() error {
 	a.closeOnce.Do(func() {
+		var errs []error
 		a.rpc.Close()
 		stopped := make(chan struct{})
 		go func() {
@@ -170,17 +227,22 @@ func (a *Agent) Close() error {
 		}()
 		select {
 		case <-stopped:
-		case <-time.After(gracefulStopTimeout):
+		case <-time.After(a.cfg.ShutdownTimeout):
 			a.gs.Stop()
 			<-stopped
 		}
-		err := a.node.Close()
+		if a.mem != nil {
+			errs = append(errs, a.leaveCluster())
+		}
+		if err := a.node.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("agent: %w", err))
+		}
 		a.mux.Close()
-		if cerr := a.ln.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) && err == nil {
-			err = fmt.Errorf("agent: close listener: %w", cerr)
+		if cerr := a.ln.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("agent: close listener: %w", cerr))
 		}
 		a.wg.Wait()
-		a.closeErr = err
+		a.closeErr = errors.Join(errs...)
 	})
 	return a.closeErr
 }

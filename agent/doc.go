@@ -10,8 +10,15 @@
 // linearizable barrier (on the leader; a follower answers NOT_LEADER),
 // STALE at once.
 //
-// Start starts the parts in order (listener, Raft node, gRPC server, mux);
-// Close stops them in reverse: the gRPC server (gracefully), the Raft node
-// (a leader hands leadership over first), then the listener. An Agent is
-// safe for concurrent use.
+// With Config.SerfAddr the node also runs Serf membership (tags carry its
+// RPC and Raft addresses, the same one port) and autopilot, which on the
+// leader adds joiners as non-voters, promotes them and removes leavers;
+// with BootstrapExpect a new node bootstraps Raft once it sees that many
+// members none of which has Raft state (cluster.go).
+//
+// Start starts the parts in order (listener, Raft node, membership and
+// autopilot, gRPC server, mux); Close stops them in reverse: the gRPC
+// server (gracefully), then a leader hands leadership over, autopilot
+// stops and the node leaves Serf, then the Raft node and the listener.
+// An Agent is safe for concurrent use.
 package agent

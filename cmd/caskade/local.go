@@ -172,6 +172,10 @@ func openStoreIn(dir string, write bool, opts engine.Options) (*store, error) {
 		return nil, failuref("--data-dir: %w", err)
 	case !fi.IsDir():
 		return nil, usageErrorf("--data-dir %s: not a directory", dir)
+	default:
+		if err := refuseClusterDir(dir); err != nil {
+			return nil, err
+		}
 	}
 	// engine.Open locks the directory: one process at a time.
 	db, err := engine.Open(dir, &opts)

@@ -92,6 +92,7 @@ store in use, server unreachable, a demo check failed); 130 interrupted.`,
 	a.addClientCommands(root)
 	root.AddCommand(a.newLocalCmd())
 	root.AddCommand(a.newServeCmd())
+	root.AddCommand(a.newDevCmd())
 	root.AddCommand(a.newCertsCmd())
 	return root
 }

@@ -35,6 +35,7 @@ type serveConfig struct {
 	logFormat       logFormatFlag
 	shutdownTimeout time.Duration
 	config          string // the config file; "" for none
+	cluster         clusterFlags
 }
 
 func (a *app) newServeCmd() *cobra.Command {
@@ -71,6 +72,18 @@ own name:
 A flag on the command line wins over the environment, which wins over the
 file.
 
+Cluster mode: with --join, --serf-addr or --bootstrap-expect other than 1,
+the node is replicated with Raft and finds its peers with Serf gossip on
+its own port (--serf-addr, default the --listen port plus one). Three
+nodes started with --bootstrap-expect 3 (the later two with --join of the
+first's Serf address) form a cluster once they see each other; a node
+started later with --join only is added by the leader. Its --data-dir then
+holds raft/ (the Raft log, state and snapshots) and data/ (the store,
+rebuilt from them at every start); a directory written by a single node
+(no cluster flags) is refused, and the other way round. With the TLS
+flags the nodes speak mutual TLS to each other with the same certificate.
+--gossip-key (base64 of 16, 24 or 32 bytes) encrypts the gossip.
+
 SIGTERM or SIGINT shuts the server down gracefully: it stops accepting
 calls, ends following streams, waits up to --shutdown-timeout for calls in
 flight, and closes the store (which syncs it), so no acknowledged write is
@@ -83,9 +96,10 @@ lost.`,
 	c.logFormat.format = "text"
 	f.StringVar(&c.listen, "listen", rpc.DefaultAddr, "address to serve gRPC on (host:port; port 0 picks a free one)")
 	f.StringVar(&c.advertise, "advertise", "", "address clients reach this node at (default: the listening address)")
-	f.StringVar(&c.nodeID, "node-id", "", "name of this node (default: the advertised address)")
+	f.StringVar(&c.nodeID, "node-id", "", "name of this node (default: the advertised address; in a cluster, the host name when the port is 0)")
 	f.BoolVar(&c.insecure, "insecure", false, "allow plaintext gRPC on a non-loopback address")
 	c.tls.addFlags(f)
+	c.cluster.addFlags(f)
 	f.Var(&c.logLevel, "log-level", "least severe log level: debug, info, warn or error")
 	f.Var(&c.logFormat, "log-format", "log format: text or json")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a shutdown waits for calls in flight before cutting them off")
@@ -98,6 +112,9 @@ lost.`,
 		}
 		if err := c.validate(); err != nil {
 			return err
+		}
+		if c.cluster.on() {
+			return a.serveCluster(cmd.Context(), c, f, eff)
 		}
 		return a.serve(cmd.Context(), c, eff)
 	})
@@ -175,6 +192,9 @@ func (c *serveConfig) validate() error {
 		return usageErrorf("--shutdown-timeout %v: must be positive", c.shutdownTimeout)
 	}
 	if err := c.tls.validate(c.insecure); err != nil {
+		return err
+	}
+	if err := c.cluster.validate(c.listen); err != nil {
 		return err
 	}
 	if !c.tls.on() && !c.insecure && !isLoopback(host) {
