@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/soheilhy/cmux"
 	"google.golang.org/grpc"
 
@@ -39,6 +40,9 @@ type Config struct {
 	TLS *tls.Config
 	// Authorizer authorizes gRPC calls (rpc.Options.Authorizer).
 	Authorizer *rpc.Authorizer
+	// DisableForwarding makes followers answer writes with NOT_LEADER and
+	// the leader's address instead of forwarding them.
+	DisableForwarding bool
 	// Engine configures the store (Sync is ignored: see
 	// replication.Config.Engine).
 	Engine engine.Options
@@ -88,13 +92,14 @@ type Agent struct {
 	cfg  Config // immutable after Start
 	addr string // advertised address
 
-	ln   net.Listener
-	mux  cmux.CMux
-	node *replication.Node
-	rpc  *rpc.Server
-	gs   *grpc.Server
-	mem  *replication.Membership // nil without Config.SerfAddr
-	ap   *replication.Autopilot  // nil without Config.SerfAddr
+	ln    net.Listener
+	mux   cmux.CMux
+	node  *replication.Node
+	store *Store // the gRPC services' view of the node
+	rpc   *rpc.Server
+	gs    *grpc.Server
+	mem   *replication.Membership // nil without Config.SerfAddr
+	ap    *replication.Autopilot  // nil without Config.SerfAddr
 
 	stopBootstrap context.CancelFunc // stops the bootstrap goroutine; nil when none runs
 	bootWG        sync.WaitGroup     // the bootstrap goroutine
@@ -178,7 +183,13 @@ func Start(cfg Config) (*Agent, error) {
 			return nil, err
 		}
 	}
-	a.rpc = rpc.NewServer(&Store{node: a.node}, ro)
+	so := StoreOptions{DisableForwarding: cfg.DisableForwarding}
+	if a.mem != nil {
+		so.Members = a.mem.Members
+		so.Healthy = func(id string) bool { return a.ap.Healthy(raft.ServerID(id)) }
+	}
+	a.store = NewStoreWithOptions(a.node, so)
+	a.rpc = rpc.NewServer(a.store, ro)
 	a.gs = grpc.NewServer(rpc.ServerOptions(ro)...)
 	a.rpc.Register(a.gs)
 
@@ -230,6 +241,9 @@ func (a *Agent) Close() error {
 		case <-time.After(a.cfg.ShutdownTimeout):
 			a.gs.Stop()
 			<-stopped
+		}
+		if err := a.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("agent: close leader connections: %w", err))
 		}
 		if a.mem != nil {
 			errs = append(errs, a.leaveCluster())

@@ -5,10 +5,13 @@
 //
 // Writes that reach the gRPC services go through Raft (Node.Propose) with
 // the timestamps and expiries of the node that accepts them — the leader;
-// a follower answers NOT_LEADER with the leader's address. Reads come
-// from the local store: LINEARIZABLE (the default) after the node's
-// linearizable barrier (on the leader; a follower answers NOT_LEADER),
-// STALE at once.
+// a follower forwards them to the leader over gRPC with its own
+// certificate (forward.go gives the trust model), or, with
+// StoreOptions.DisableForwarding, answers NOT_LEADER with the leader's
+// address. Reads come from the local store: LINEARIZABLE (the default)
+// after the node's linearizable barrier (the leader confirms its
+// leadership; a follower asks the leader for its ReadIndex and applies up
+// to it), STALE at once.
 //
 // With Config.SerfAddr the node also runs Serf membership (tags carry its
 // RPC and Raft addresses, the same one port) and autopilot, which on the

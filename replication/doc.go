@@ -9,7 +9,9 @@
 // The FSM's store runs with engine.SyncNever and is rebuilt at every
 // start: OpenFSM empties it, and Raft restores the last snapshot (an
 // engine checkpoint behind a 16-byte header) and replays its log.
-// Linearizable reads use Node.LinearizableBarrier (leader only for now).
+// Linearizable reads use Node.LinearizableBarrier on the leader; a
+// follower gets the leader's Node.ReadIndex over RPC (agent) and calls
+// Node.WaitApplied.
 //
 // # The Raft log
 //

@@ -314,39 +314,66 @@ func (n *Node) Propose(ctx context.Context, ops []engine.Op) ([]engine.Result, e
 }
 
 // LinearizableBarrier returns once a read of this node's store sees every
-// write committed before it was called. On the leader it reads the commit
-// index, confirms its leadership with a round of heartbeats
-// (VerifyLeader; a deposed or partitioned leader fails here), and waits
-// until its FSM has applied up to that index. Right after an election,
-// when the commit index may not yet cover the previous leader's writes,
-// it first commits a barrier entry of its own term.
+// write committed before it was called: on the leader it takes a
+// ReadIndex and waits until its FSM has applied up to it.
 //
-// On a follower it returns a *NotLeaderError: a follower would need the
-// leader's commit index (ReadIndex), which takes an RPC the agent does
-// not provide yet; clients send linearizable reads to the leader.
+// On a follower it returns a *NotLeaderError: a follower gets the read
+// index from the leader over RPC (agent) and then calls WaitApplied.
 func (n *Node) LinearizableBarrier(ctx context.Context) error {
-	if n.raft.State() != raft.Leader {
-		return n.notLeader()
+	index, err := n.ReadIndex(ctx)
+	if err != nil {
+		return err
 	}
-	var commit uint64
+	return n.waitApplied(ctx, index)
+}
+
+// ReadIndex returns an index such that a read of any replica's store,
+// once that replica has applied up to the index (WaitApplied), sees every
+// write committed before ReadIndex was called. Leader only: elsewhere it
+// returns a *NotLeaderError.
+//
+// It reads the commit index, then confirms its leadership with a round of
+// heartbeats (VerifyLeader; a deposed or partitioned leader fails here,
+// within about the leader lease, and never answers a stale index). Right
+// after an election, when the commit index may not yet cover the previous
+// leader's writes, it first commits a barrier entry of its own term.
+// ErrLeadershipLost means the term changed under it; retrying may
+// succeed.
+func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
+	if n.raft.State() != raft.Leader {
+		return 0, n.notLeader()
+	}
+	var term, commit uint64
 	for attempt := 0; ; attempt++ {
-		term := n.raft.CurrentTerm()
+		term = n.raft.CurrentTerm()
 		commit = n.raft.CommitIndex()
 		var l raft.Log
 		if commit > 0 && n.logs.GetLog(commit, &l) == nil && l.Term == term {
 			break // an entry of this term is committed
 		}
 		if attempt == 2 {
-			return fmt.Errorf("linearizable read: %w", ErrLeadershipLost)
+			return 0, fmt.Errorf("read index: %w", ErrLeadershipLost)
 		}
 		if err := n.raftErr(n.raft.Barrier(n.timeout(ctx)).Error()); err != nil {
-			return fmt.Errorf("linearizable read: %w", err)
+			return 0, fmt.Errorf("read index: %w", err)
 		}
 	}
 	if err := n.raftErr(n.raft.VerifyLeader().Error()); err != nil {
-		return fmt.Errorf("linearizable read: %w", err)
+		return 0, fmt.Errorf("read index: %w", err)
 	}
-	return n.waitApplied(ctx, commit)
+	// Leadership lost and won back between reading the commit index and
+	// the heartbeats: another leader may have committed past it.
+	if n.raft.CurrentTerm() != term {
+		return 0, fmt.Errorf("read index: %w", ErrLeadershipLost)
+	}
+	return commit, nil
+}
+
+// WaitApplied waits until this node's FSM has applied every entry up to
+// index (a ReadIndex of the leader), or with ctx's error. Any replica may
+// call it.
+func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
+	return n.waitApplied(ctx, index)
 }
 
 // waitApplied waits until the FSM has applied every entry up to index
@@ -445,6 +472,41 @@ func (n *Node) TransferLeadership() error {
 	}
 	return nil
 }
+
+// TransferLeadershipTo hands leadership to the voter with ID id, or, when
+// id is "", to the one Raft picks (TransferLeadership); leader only. It
+// blocks until the transfer ends (about an election timeout at most). An
+// id that is not a voter of the configuration is ErrInvalidConfig.
+func (n *Node) TransferLeadershipTo(id string) error {
+	if id == "" {
+		return n.TransferLeadership()
+	}
+	servers, err := n.Servers()
+	if err != nil {
+		return fmt.Errorf("transfer leadership to %s: %w", id, err)
+	}
+	for _, s := range servers {
+		if s.ID != id {
+			continue
+		}
+		if !s.Voter || s.ID == n.cfg.NodeID {
+			break
+		}
+		f := n.raft.LeadershipTransferToServer(raft.ServerID(s.ID), raft.ServerAddress(s.Addr))
+		if err := n.raftErr(f.Error()); err != nil {
+			return fmt.Errorf("transfer leadership to %s: %w", id, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("transfer leadership to %s: %w: not another voter of the configuration", id, ErrInvalidConfig)
+}
+
+// Term returns the node's current Raft term.
+func (n *Node) Term() uint64 { return n.raft.CurrentTerm() }
+
+// TLS returns the node's TLS configuration (Config.TLS; nil for
+// plaintext). Callers must not modify it; clone it first.
+func (n *Node) TLS() *tls.Config { return n.cfg.TLS }
 
 // Snapshot makes Raft take a snapshot now (and compact its log).
 func (n *Node) Snapshot() error {

@@ -27,8 +27,9 @@ const (
 	// reads every record, keyed ones included, so grant it only to an
 	// identity that may read every key.
 	ObjectLog = "log"
-	// ObjectCluster is the node and the cluster: GetServers and Status
-	// (read), Compact and Snapshot (admin; a snapshot holds every record).
+	// ObjectCluster is the node and the cluster: GetServers, Status,
+	// Members and ReadIndex (read), Compact, Snapshot, TransferLeadership
+	// and RemoveServer (admin; a snapshot holds every record).
 	ObjectCluster = "cluster"
 )
 
@@ -66,9 +67,15 @@ var methodAccess = map[string]access{
 
 	caskadev1.Cluster_GetServers_FullMethodName: {objectCluster, ActionRead},
 	caskadev1.Cluster_Status_FullMethodName:     {objectCluster, ActionRead},
+	caskadev1.Cluster_Members_FullMethodName:    {objectCluster, ActionRead},
+	// Internal, between nodes: it reveals nothing but the commit index.
+	caskadev1.Cluster_ReadIndex_FullMethodName: {objectCluster, ActionRead},
 
 	caskadev1.Maintenance_Compact_FullMethodName:  {objectCluster, ActionAdmin},
 	caskadev1.Maintenance_Snapshot_FullMethodName: {objectCluster, ActionAdmin},
+
+	caskadev1.Maintenance_TransferLeadership_FullMethodName: {objectCluster, ActionAdmin},
+	caskadev1.Maintenance_RemoveServer_FullMethodName:       {objectCluster, ActionAdmin},
 }
 
 // openServices are the services any caller with a verified certificate

@@ -69,6 +69,10 @@ func TestMethodAccess_Table(t *testing.T) {
 		{caskadev1.Cluster_Status_FullMethodName, &caskadev1.StatusRequest{}, ObjectCluster, ActionRead},
 		{caskadev1.Maintenance_Compact_FullMethodName, &caskadev1.CompactRequest{}, ObjectCluster, ActionAdmin},
 		{caskadev1.Maintenance_Snapshot_FullMethodName, nil, ObjectCluster, ActionAdmin},
+		{caskadev1.Cluster_Members_FullMethodName, &caskadev1.MembersRequest{}, ObjectCluster, ActionRead},
+		{caskadev1.Cluster_ReadIndex_FullMethodName, &caskadev1.ReadIndexRequest{}, ObjectCluster, ActionRead},
+		{caskadev1.Maintenance_TransferLeadership_FullMethodName, &caskadev1.TransferLeadershipRequest{}, ObjectCluster, ActionAdmin},
+		{caskadev1.Maintenance_RemoveServer_FullMethodName, &caskadev1.RemoveServerRequest{Id: "n2"}, ObjectCluster, ActionAdmin},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method, func(t *testing.T) {

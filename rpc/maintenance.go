@@ -41,6 +41,12 @@ type maintenance struct {
 	// (replicated.go); nil on one node.
 	linearizer Linearizer
 	cluster    Cluster
+	// readIndexer, raft, members and admin are further optional parts of
+	// a replicated store; nil when it lacks them.
+	readIndexer ReadIndexer
+	raft        RaftReporter
+	members     Membership
+	admin       ClusterAdmin
 }
 
 // maintenanceOf finds the optional parts of store.
@@ -50,6 +56,10 @@ func maintenanceOf(store Store) maintenance {
 	m.backuper, _ = store.(Backuper)
 	m.linearizer, _ = store.(Linearizer)
 	m.cluster, _ = store.(Cluster)
+	m.readIndexer, _ = store.(ReadIndexer)
+	m.raft, _ = store.(RaftReporter)
+	m.members, _ = store.(Membership)
+	m.admin, _ = store.(ClusterAdmin)
 	return m
 }
 
@@ -78,6 +88,40 @@ func (m *maintenanceServer) Compact(ctx context.Context, _ *caskadev1.CompactReq
 		Duration:       durationpb.New(res.Duration),
 		Merges:         uint32(res.Merges),
 	}, nil
+}
+
+// TransferLeadership makes the leader hand leadership over and reports the
+// leader known afterwards.
+func (m *maintenanceServer) TransferLeadership(ctx context.Context, req *caskadev1.TransferLeadershipRequest) (*caskadev1.TransferLeadershipResponse, error) {
+	const method = "TransferLeadership"
+	s := m.s
+	if s.maint.admin == nil {
+		return nil, s.toStatus(method, ErrNotSupported)
+	}
+	if err := s.maint.admin.TransferLeadership(ctx, req.GetTargetId()); err != nil {
+		return nil, s.toStatus(method, err)
+	}
+	resp := &caskadev1.TransferLeadershipResponse{}
+	if s.maint.cluster != nil {
+		resp.LeaderId, resp.LeaderAddr = s.maint.cluster.Leader()
+	}
+	return resp, nil
+}
+
+// RemoveServer removes a server from the cluster's configuration.
+func (m *maintenanceServer) RemoveServer(ctx context.Context, req *caskadev1.RemoveServerRequest) (*caskadev1.RemoveServerResponse, error) {
+	const method = "RemoveServer"
+	s := m.s
+	if s.maint.admin == nil {
+		return nil, s.toStatus(method, ErrNotSupported)
+	}
+	if req.GetId() == "" {
+		return nil, s.toStatus(method, &fieldError{Field: "id", Reason: caskadev1.ReasonInvalidArgument, Desc: "id is required"})
+	}
+	if err := s.maint.admin.RemoveServer(ctx, req.GetId()); err != nil {
+		return nil, s.toStatus(method, err)
+	}
+	return &caskadev1.RemoveServerResponse{}, nil
 }
 
 // snapshotChunk is the size of the data of one SnapshotResponse.

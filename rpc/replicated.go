@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"errors"
+	"time"
 
 	caskadev1 "github.com/caskade/caskade/api/v1"
 )
@@ -32,10 +33,85 @@ type Cluster interface {
 
 // ServerInfo is one member of a cluster.
 type ServerInfo struct {
-	ID     string
-	Addr   string // RPC address
-	Leader bool
+	ID       string
+	Addr     string // RPC address
+	Leader   bool
+	Voter    bool   // votes in elections; a non-voter only replicates
+	RaftAddr string // Raft address; "" means Addr (one port serves both)
+	// Healthy is the leader's health tracking's view of the server; nil
+	// when unknown (no tracking, or this node is not the leader).
+	Healthy *bool
 }
+
+// ReadIndexer is a Store whose leader can serve ReadIndex to its
+// followers (the Cluster.ReadIndex RPC): a follower applies up to the
+// index before it serves a linearizable read.
+type ReadIndexer interface {
+	// ReadIndex confirms this node's leadership and returns its commit
+	// index and term, or a *NotLeaderError, or an error wrapping
+	// ErrUnavailable.
+	ReadIndex(ctx context.Context) (index, term uint64, err error)
+}
+
+// RaftReporter is a Store that reports its Raft state in Status.
+type RaftReporter interface {
+	// RaftStatus returns the node's Raft state now.
+	RaftStatus() RaftStatus
+}
+
+// RaftStatus is a node's Raft state.
+type RaftStatus struct {
+	State        string // "Leader", "Follower", "Candidate" or "Shutdown"
+	Term         uint64
+	CommitIndex  uint64
+	AppliedIndex uint64
+	LastIndex    uint64
+	// LastContact is when the node last heard from the leader; zero when
+	// it never has (and on the leader, which reports no contact age).
+	LastContact time.Time
+}
+
+// Membership is a Store whose node runs a membership layer (Serf):
+// Cluster.Members lists what it knows. Without it, Members answers
+// UNIMPLEMENTED; so does a Members that returns ErrNotSupported.
+type Membership interface {
+	// Members lists the nodes the membership layer knows.
+	Members() ([]MemberInfo, error)
+}
+
+// MemberInfo is a node as the membership layer sees it.
+type MemberInfo struct {
+	Name    string
+	RPCAddr string
+	Status  string // "alive", "leaving", "left", "failed" or "none"
+}
+
+// ClusterAdmin is a Store whose cluster configuration can be changed
+// through the Maintenance service. Both methods act on the leader only:
+// elsewhere they return a *NotLeaderError.
+type ClusterAdmin interface {
+	// TransferLeadership hands leadership to the voter targetID, or to
+	// the one Raft picks when targetID is "", and returns once the
+	// transfer has ended.
+	TransferLeadership(ctx context.Context, targetID string) error
+	// RemoveServer removes the server id from the configuration.
+	RemoveServer(ctx context.Context, id string) error
+}
+
+// ArgumentError is what a replicated Store returns for an argument it
+// refuses (an unknown server ID). Clients get INVALID_ARGUMENT with a
+// BadRequest naming Field and reason INVALID_ARGUMENT.
+type ArgumentError struct {
+	Field string // as the request spells it: "id", "target_id"
+	Desc  string // what is wrong, for the client
+}
+
+func (e *ArgumentError) Error() string { return e.Field + ": " + e.Desc }
+
+// ErrNotSupported is what an optional part of a Store returns when this
+// node cannot serve the call (for example Members without a membership
+// layer). Clients get UNIMPLEMENTED.
+var ErrNotSupported = errors.New("this node does not support this call")
 
 // NotLeaderError is the error a replicated Store returns for a write or a
 // linearizable read on a node that is not the leader. Clients get

@@ -28,6 +28,7 @@ var errNoMaintenance = errors.New("this store cannot compact or make snapshots")
 func statusOf(err error) (st *status.Status, internal bool) {
 	var (
 		fe  *fieldError
+		ae  *ArgumentError
 		oe  *engine.OffsetError
 		ce  *engine.CASError
 		ue  *unknownIdentityError
@@ -65,6 +66,8 @@ func statusOf(err error) (st *status.Status, internal bool) {
 		return status.New(codes.Unavailable, err.Error()), false
 	case errors.As(err, &fe):
 		return invalidArgument(fe), false
+	case errors.As(err, &ae):
+		return invalidArgument(&fieldError{Field: ae.Field, Reason: caskadev1.ReasonInvalidArgument, Desc: ae.Desc}), false
 	case errors.Is(err, engine.ErrEmptyKey):
 		return invalidArgument(&fieldError{Field: "key", Reason: caskadev1.ReasonEmptyKey, Desc: "key is empty"}), false
 	case errors.Is(err, engine.ErrKeyTooLarge):
@@ -104,6 +107,8 @@ func statusOf(err error) (st *status.Status, internal bool) {
 		return withInfo(codes.Unavailable, "the store is closed: the server is stopping", caskadev1.ReasonStoreClosed, nil), false
 	case errors.Is(err, errNoMaintenance):
 		return status.New(codes.Unimplemented, errNoMaintenance.Error()), false
+	case errors.Is(err, ErrNotSupported):
+		return status.New(codes.Unimplemented, ErrNotSupported.Error()), false
 	}
 	return status.New(codes.Internal, "internal error"), true
 }

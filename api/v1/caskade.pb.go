@@ -1332,8 +1332,17 @@ type Server struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Address clients dial for RPC (host:port).
-	RpcAddr       string `protobuf:"bytes,2,opt,name=rpc_addr,json=rpcAddr,proto3" json:"rpc_addr,omitempty"`
-	IsLeader      bool   `protobuf:"varint,3,opt,name=is_leader,json=isLeader,proto3" json:"is_leader,omitempty"`
+	RpcAddr  string `protobuf:"bytes,2,opt,name=rpc_addr,json=rpcAddr,proto3" json:"rpc_addr,omitempty"`
+	IsLeader bool   `protobuf:"varint,3,opt,name=is_leader,json=isLeader,proto3" json:"is_leader,omitempty"`
+	// Whether the server votes in elections (a non-voter only replicates).
+	Voter bool `protobuf:"varint,4,opt,name=voter,proto3" json:"voter,omitempty"`
+	// Whether the server is healthy as the leader's health tracking
+	// (autopilot) sees it; unset when unknown (no tracking, or the answering
+	// node is not the leader).
+	Healthy *bool `protobuf:"varint,5,opt,name=healthy,proto3,oneof" json:"healthy,omitempty"`
+	// Address of the server's Raft (host:port); the same as rpc_addr when
+	// one port serves both.
+	RaftAddr      string `protobuf:"bytes,6,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1387,6 +1396,27 @@ func (x *Server) GetIsLeader() bool {
 		return x.IsLeader
 	}
 	return false
+}
+
+func (x *Server) GetVoter() bool {
+	if x != nil {
+		return x.Voter
+	}
+	return false
+}
+
+func (x *Server) GetHealthy() bool {
+	if x != nil && x.Healthy != nil {
+		return *x.Healthy
+	}
+	return false
+}
+
+func (x *Server) GetRaftAddr() string {
+	if x != nil {
+		return x.RaftAddr
+	}
+	return ""
 }
 
 type GetServersRequest struct {
@@ -1531,7 +1561,21 @@ type StatusResponse struct {
 	// Heap held by the keydir.
 	KeydirBytes int64 `protobuf:"varint,13,opt,name=keydir_bytes,json=keydirBytes,proto3" json:"keydir_bytes,omitempty"`
 	// fsyncs since the store was opened.
-	Syncs         uint64 `protobuf:"varint,14,opt,name=syncs,proto3" json:"syncs,omitempty"`
+	Syncs uint64 `protobuf:"varint,14,opt,name=syncs,proto3" json:"syncs,omitempty"`
+	// Raft state of the node; all zero on a single node without Raft.
+	// The node's current Raft term.
+	Term uint64 `protobuf:"varint,15,opt,name=term,proto3" json:"term,omitempty"`
+	// Highest Raft log index known to be committed.
+	CommitIndex uint64 `protobuf:"varint,16,opt,name=commit_index,json=commitIndex,proto3" json:"commit_index,omitempty"`
+	// Highest Raft log index applied to the node's state.
+	AppliedIndex uint64 `protobuf:"varint,17,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	// Index of the last entry in the node's Raft log.
+	LastIndex uint64 `protobuf:"varint,18,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`
+	// Milliseconds since the node last heard from the leader; 0 on the
+	// leader, -1 when it never has.
+	LastContactMs int64 `protobuf:"varint,19,opt,name=last_contact_ms,json=lastContactMs,proto3" json:"last_contact_ms,omitempty"`
+	// "Leader", "Follower", "Candidate" or "Shutdown"; empty without Raft.
+	RaftState     string `protobuf:"bytes,20,opt,name=raft_state,json=raftState,proto3" json:"raft_state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1664,6 +1708,284 @@ func (x *StatusResponse) GetSyncs() uint64 {
 	return 0
 }
 
+func (x *StatusResponse) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetCommitIndex() uint64 {
+	if x != nil {
+		return x.CommitIndex
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetLastIndex() uint64 {
+	if x != nil {
+		return x.LastIndex
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetLastContactMs() int64 {
+	if x != nil {
+		return x.LastContactMs
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetRaftState() string {
+	if x != nil {
+		return x.RaftState
+	}
+	return ""
+}
+
+type MembersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MembersRequest) Reset() {
+	*x = MembersRequest{}
+	mi := &file_api_v1_caskade_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MembersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MembersRequest) ProtoMessage() {}
+
+func (x *MembersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_v1_caskade_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
+func (*MembersRequest) Descriptor() ([]byte, []int) {
+	return file_api_v1_caskade_proto_rawDescGZIP(), []int{25}
+}
+
+// Member is a node as the membership layer sees it.
+type Member struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The node's ID (its Serf name).
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Address clients dial for RPC (host:port), from the node's tags.
+	RpcAddr string `protobuf:"bytes,2,opt,name=rpc_addr,json=rpcAddr,proto3" json:"rpc_addr,omitempty"`
+	// Serf's status: "alive", "leaving", "left", "failed" or "none".
+	Status        string `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Member) Reset() {
+	*x = Member{}
+	mi := &file_api_v1_caskade_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Member) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Member) ProtoMessage() {}
+
+func (x *Member) ProtoReflect() protoreflect.Message {
+	mi := &file_api_v1_caskade_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Member.ProtoReflect.Descriptor instead.
+func (*Member) Descriptor() ([]byte, []int) {
+	return file_api_v1_caskade_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *Member) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Member) GetRpcAddr() string {
+	if x != nil {
+		return x.RpcAddr
+	}
+	return ""
+}
+
+func (x *Member) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+type MembersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Members       []*Member              `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MembersResponse) Reset() {
+	*x = MembersResponse{}
+	mi := &file_api_v1_caskade_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MembersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MembersResponse) ProtoMessage() {}
+
+func (x *MembersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_v1_caskade_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
+func (*MembersResponse) Descriptor() ([]byte, []int) {
+	return file_api_v1_caskade_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *MembersResponse) GetMembers() []*Member {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+type ReadIndexRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadIndexRequest) Reset() {
+	*x = ReadIndexRequest{}
+	mi := &file_api_v1_caskade_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadIndexRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadIndexRequest) ProtoMessage() {}
+
+func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_v1_caskade_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
+func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
+	return file_api_v1_caskade_proto_rawDescGZIP(), []int{28}
+}
+
+type ReadIndexResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The leader's commit index once it confirmed its leadership; a read
+	// served after applying up to it sees every write acknowledged before
+	// the ReadIndex call.
+	ReadIndex uint64 `protobuf:"varint,1,opt,name=read_index,json=readIndex,proto3" json:"read_index,omitempty"`
+	// The leader's term when it answered.
+	Term          uint64 `protobuf:"varint,2,opt,name=term,proto3" json:"term,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadIndexResponse) Reset() {
+	*x = ReadIndexResponse{}
+	mi := &file_api_v1_caskade_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadIndexResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadIndexResponse) ProtoMessage() {}
+
+func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_v1_caskade_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
+func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
+	return file_api_v1_caskade_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ReadIndexResponse) GetReadIndex() uint64 {
+	if x != nil {
+		return x.ReadIndex
+	}
+	return 0
+}
+
+func (x *ReadIndexResponse) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
 type CompactRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1672,7 +1994,7 @@ type CompactRequest struct {
 
 func (x *CompactRequest) Reset() {
 	*x = CompactRequest{}
-	mi := &file_api_v1_caskade_proto_msgTypes[25]
+	mi := &file_api_v1_caskade_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1684,7 +2006,7 @@ func (x *CompactRequest) String() string {
 func (*CompactRequest) ProtoMessage() {}
 
 func (x *CompactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_v1_caskade_proto_msgTypes[25]
+	mi := &file_api_v1_caskade_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1697,7 +2019,7 @@ func (x *CompactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompactRequest.ProtoReflect.Descriptor instead.
 func (*CompactRequest) Descriptor() ([]byte, []int) {
-	return file_api_v1_caskade_proto_rawDescGZIP(), []int{25}
+	return file_api_v1_caskade_proto_rawDescGZIP(), []int{30}
 }
 
 type CompactResponse struct {
@@ -1716,7 +2038,7 @@ type CompactResponse struct {
 
 func (x *CompactResponse) Reset() {
 	*x = CompactResponse{}
-	mi := &file_api_v1_caskade_proto_msgTypes[26]
+	mi := &file_api_v1_caskade_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1728,7 +2050,7 @@ func (x *CompactResponse) String() string {
 func (*CompactResponse) ProtoMessage() {}
 
 func (x *CompactResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_v1_caskade_proto_msgTypes[26]
+	mi := &file_api_v1_caskade_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1741,7 +2063,7 @@ func (x *CompactResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompactResponse.ProtoReflect.Descriptor instead.
 func (*CompactResponse) Descriptor() ([]byte, []int) {
-	return file_api_v1_caskade_proto_rawDescGZIP(), []int{26}
+	return file_api_v1_caskade_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CompactResponse) GetSegmentsMerged() uint32 {
@@ -1794,7 +2116,7 @@ type SnapshotRequest struct {
 
 func (x *SnapshotRequest) Reset() {
 	*x = SnapshotRequest{}
-	mi := &file_api_v1_caskade_proto_msgTypes[27]
+	mi := &file_api_v1_caskade_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1806,7 +2128,7 @@ func (x *SnapshotRequest) String() string {
 func (*SnapshotRequest) ProtoMessage() {}
 
 func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_v1_caskade_proto_msgTypes[27]
+	mi := &file_api_v1_caskade_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1819,7 +2141,7 @@ func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_api_v1_caskade_proto_rawDescGZIP(), []int{27}
+	return file_api_v1_caskade_proto_rawDescGZIP(), []int{32}
 }
 
 type SnapshotResponse struct {
@@ -1832,7 +2154,7 @@ type SnapshotResponse struct {
 
 func (x *SnapshotResponse) Reset() {
 	*x = SnapshotResponse{}
-	mi := &file_api_v1_caskade_proto_msgTypes[28]
+	mi := &file_api_v1_caskade_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1844,7 +2166,7 @@ func (x *SnapshotResponse) String() string {
 func (*SnapshotResponse) ProtoMessage() {}
 
 func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_v1_caskade_proto_msgTypes[28]
+	mi := &file_api_v1_caskade_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1857,7 +2179,7 @@ func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_api_v1_caskade_proto_rawDescGZIP(), []int{28}
+	return file_api_v1_caskade_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SnapshotResponse) GetData() []byte {
@@ -1865,6 +2187,187 @@ func (x *SnapshotResponse) GetData() []byte {
 		return x.Data
 	}
 	return nil
+}
+
+type TransferLeadershipRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ID of the voter to hand leadership to; empty lets Raft pick the most
+	// up-to-date one.
+	TargetId      string `protobuf:"bytes,1,opt,name=target_id,json=targetId,proto3" json:"target_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferLeadershipRequest) Reset() {
+	*x = TransferLeadershipRequest{}
+	mi := &file_api_v1_caskade_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferLeadershipRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferLeadershipRequest) ProtoMessage() {}
+
+func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_v1_caskade_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
+func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
+	return file_api_v1_caskade_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *TransferLeadershipRequest) GetTargetId() string {
+	if x != nil {
+		return x.TargetId
+	}
+	return ""
+}
+
+type TransferLeadershipResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new leader's ID and RPC address as known when the call returns
+	// (empty when not yet known).
+	LeaderId      string `protobuf:"bytes,1,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	LeaderAddr    string `protobuf:"bytes,2,opt,name=leader_addr,json=leaderAddr,proto3" json:"leader_addr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferLeadershipResponse) Reset() {
+	*x = TransferLeadershipResponse{}
+	mi := &file_api_v1_caskade_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferLeadershipResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferLeadershipResponse) ProtoMessage() {}
+
+func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_v1_caskade_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
+func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
+	return file_api_v1_caskade_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *TransferLeadershipResponse) GetLeaderId() string {
+	if x != nil {
+		return x.LeaderId
+	}
+	return ""
+}
+
+func (x *TransferLeadershipResponse) GetLeaderAddr() string {
+	if x != nil {
+		return x.LeaderAddr
+	}
+	return ""
+}
+
+type RemoveServerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ID of the server to remove; required.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveServerRequest) Reset() {
+	*x = RemoveServerRequest{}
+	mi := &file_api_v1_caskade_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveServerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveServerRequest) ProtoMessage() {}
+
+func (x *RemoveServerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_v1_caskade_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveServerRequest.ProtoReflect.Descriptor instead.
+func (*RemoveServerRequest) Descriptor() ([]byte, []int) {
+	return file_api_v1_caskade_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *RemoveServerRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type RemoveServerResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveServerResponse) Reset() {
+	*x = RemoveServerResponse{}
+	mi := &file_api_v1_caskade_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveServerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveServerResponse) ProtoMessage() {}
+
+func (x *RemoveServerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_v1_caskade_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveServerResponse.ProtoReflect.Descriptor instead.
+func (*RemoveServerResponse) Descriptor() ([]byte, []int) {
+	return file_api_v1_caskade_proto_rawDescGZIP(), []int{37}
 }
 
 var File_api_v1_caskade_proto protoreflect.FileDescriptor
@@ -1946,15 +2449,20 @@ const file_api_v1_caskade_proto_rawDesc = "" +
 	"\x06values\x18\x01 \x03(\fR\x06values\"P\n" +
 	"\x15ProduceStreamResponse\x12!\n" +
 	"\ffirst_offset\x18\x01 \x01(\x04R\vfirstOffset\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\rR\x05count\"P\n" +
+	"\x05count\x18\x02 \x01(\rR\x05count\"\xae\x01\n" +
 	"\x06Server\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\brpc_addr\x18\x02 \x01(\tR\arpcAddr\x12\x1b\n" +
-	"\tis_leader\x18\x03 \x01(\bR\bisLeader\"\x13\n" +
+	"\tis_leader\x18\x03 \x01(\bR\bisLeader\x12\x14\n" +
+	"\x05voter\x18\x04 \x01(\bR\x05voter\x12\x1d\n" +
+	"\ahealthy\x18\x05 \x01(\bH\x00R\ahealthy\x88\x01\x01\x12\x1b\n" +
+	"\traft_addr\x18\x06 \x01(\tR\braftAddrB\n" +
+	"\n" +
+	"\b_healthy\"\x13\n" +
 	"\x11GetServersRequest\"B\n" +
 	"\x12GetServersResponse\x12,\n" +
 	"\aservers\x18\x01 \x03(\v2\x12.caskade.v1.ServerR\aservers\"\x0f\n" +
-	"\rStatusRequest\"\xa1\x03\n" +
+	"\rStatusRequest\"\xe3\x04\n" +
 	"\x0eStatusResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x19\n" +
 	"\brpc_addr\x18\x02 \x01(\tR\arpcAddr\x12\x1b\n" +
@@ -1973,7 +2481,27 @@ const file_api_v1_caskade_proto_rawDesc = "" +
 	"\tsync_mode\x18\v \x01(\tR\bsyncMode\x12\x18\n" +
 	"\aversion\x18\f \x01(\tR\aversion\x12!\n" +
 	"\fkeydir_bytes\x18\r \x01(\x03R\vkeydirBytes\x12\x14\n" +
-	"\x05syncs\x18\x0e \x01(\x04R\x05syncs\"\x10\n" +
+	"\x05syncs\x18\x0e \x01(\x04R\x05syncs\x12\x12\n" +
+	"\x04term\x18\x0f \x01(\x04R\x04term\x12!\n" +
+	"\fcommit_index\x18\x10 \x01(\x04R\vcommitIndex\x12#\n" +
+	"\rapplied_index\x18\x11 \x01(\x04R\fappliedIndex\x12\x1d\n" +
+	"\n" +
+	"last_index\x18\x12 \x01(\x04R\tlastIndex\x12&\n" +
+	"\x0flast_contact_ms\x18\x13 \x01(\x03R\rlastContactMs\x12\x1d\n" +
+	"\n" +
+	"raft_state\x18\x14 \x01(\tR\traftState\"\x10\n" +
+	"\x0eMembersRequest\"O\n" +
+	"\x06Member\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
+	"\brpc_addr\x18\x02 \x01(\tR\arpcAddr\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\tR\x06status\"?\n" +
+	"\x0fMembersResponse\x12,\n" +
+	"\amembers\x18\x01 \x03(\v2\x12.caskade.v1.MemberR\amembers\"\x12\n" +
+	"\x10ReadIndexRequest\"F\n" +
+	"\x11ReadIndexResponse\x12\x1d\n" +
+	"\n" +
+	"read_index\x18\x01 \x01(\x04R\treadIndex\x12\x12\n" +
+	"\x04term\x18\x02 \x01(\x04R\x04term\"\x10\n" +
 	"\x0eCompactRequest\"\xf6\x01\n" +
 	"\x0fCompactResponse\x12'\n" +
 	"\x0fsegments_merged\x18\x01 \x01(\rR\x0esegmentsMerged\x12!\n" +
@@ -1985,7 +2513,16 @@ const file_api_v1_caskade_proto_rawDesc = "" +
 	"\x06merges\x18\x06 \x01(\rR\x06merges\"\x11\n" +
 	"\x0fSnapshotRequest\"&\n" +
 	"\x10SnapshotResponse\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data*G\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"8\n" +
+	"\x19TransferLeadershipRequest\x12\x1b\n" +
+	"\ttarget_id\x18\x01 \x01(\tR\btargetId\"Z\n" +
+	"\x1aTransferLeadershipResponse\x12\x1b\n" +
+	"\tleader_id\x18\x01 \x01(\tR\bleaderId\x12\x1f\n" +
+	"\vleader_addr\x18\x02 \x01(\tR\n" +
+	"leaderAddr\"%\n" +
+	"\x13RemoveServerRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x16\n" +
+	"\x14RemoveServerResponse*G\n" +
 	"\vConsistency\x12\x1b\n" +
 	"\x17CONSISTENCY_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fLINEARIZABLE\x10\x01\x12\t\n" +
@@ -2006,14 +2543,18 @@ const file_api_v1_caskade_proto_rawDesc = "" +
 	"\aProduce\x12\x1a.caskade.v1.ProduceRequest\x1a\x1b.caskade.v1.ProduceResponse\x12B\n" +
 	"\aConsume\x12\x1a.caskade.v1.ConsumeRequest\x1a\x1b.caskade.v1.ConsumeResponse\x12V\n" +
 	"\rConsumeStream\x12 .caskade.v1.ConsumeStreamRequest\x1a!.caskade.v1.ConsumeStreamResponse0\x01\x12X\n" +
-	"\rProduceStream\x12 .caskade.v1.ProduceStreamRequest\x1a!.caskade.v1.ProduceStreamResponse(\x010\x012\x97\x01\n" +
+	"\rProduceStream\x12 .caskade.v1.ProduceStreamRequest\x1a!.caskade.v1.ProduceStreamResponse(\x010\x012\xa5\x02\n" +
 	"\aCluster\x12K\n" +
 	"\n" +
 	"GetServers\x12\x1d.caskade.v1.GetServersRequest\x1a\x1e.caskade.v1.GetServersResponse\x12?\n" +
-	"\x06Status\x12\x19.caskade.v1.StatusRequest\x1a\x1a.caskade.v1.StatusResponse2\x9a\x01\n" +
+	"\x06Status\x12\x19.caskade.v1.StatusRequest\x1a\x1a.caskade.v1.StatusResponse\x12B\n" +
+	"\aMembers\x12\x1a.caskade.v1.MembersRequest\x1a\x1b.caskade.v1.MembersResponse\x12H\n" +
+	"\tReadIndex\x12\x1c.caskade.v1.ReadIndexRequest\x1a\x1d.caskade.v1.ReadIndexResponse2\xd2\x02\n" +
 	"\vMaintenance\x12B\n" +
 	"\aCompact\x12\x1a.caskade.v1.CompactRequest\x1a\x1b.caskade.v1.CompactResponse\x12G\n" +
-	"\bSnapshot\x12\x1b.caskade.v1.SnapshotRequest\x1a\x1c.caskade.v1.SnapshotResponse0\x01B-Z+github.com/caskade/caskade/api/v1;caskadev1b\x06proto3"
+	"\bSnapshot\x12\x1b.caskade.v1.SnapshotRequest\x1a\x1c.caskade.v1.SnapshotResponse0\x01\x12c\n" +
+	"\x12TransferLeadership\x12%.caskade.v1.TransferLeadershipRequest\x1a&.caskade.v1.TransferLeadershipResponse\x12Q\n" +
+	"\fRemoveServer\x12\x1f.caskade.v1.RemoveServerRequest\x1a .caskade.v1.RemoveServerResponseB-Z+github.com/caskade/caskade/api/v1;caskadev1b\x06proto3"
 
 var (
 	file_api_v1_caskade_proto_rawDescOnce sync.Once
@@ -2028,44 +2569,53 @@ func file_api_v1_caskade_proto_rawDescGZIP() []byte {
 }
 
 var file_api_v1_caskade_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_api_v1_caskade_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_api_v1_caskade_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_api_v1_caskade_proto_goTypes = []any{
-	(Consistency)(0),               // 0: caskade.v1.Consistency
-	(RecordType)(0),                // 1: caskade.v1.RecordType
-	(*Record)(nil),                 // 2: caskade.v1.Record
-	(*Item)(nil),                   // 3: caskade.v1.Item
-	(*PutRequest)(nil),             // 4: caskade.v1.PutRequest
-	(*PutResponse)(nil),            // 5: caskade.v1.PutResponse
-	(*GetRequest)(nil),             // 6: caskade.v1.GetRequest
-	(*GetResponse)(nil),            // 7: caskade.v1.GetResponse
-	(*DeleteRequest)(nil),          // 8: caskade.v1.DeleteRequest
-	(*DeleteResponse)(nil),         // 9: caskade.v1.DeleteResponse
-	(*ScanRequest)(nil),            // 10: caskade.v1.ScanRequest
-	(*ScanResponse)(nil),           // 11: caskade.v1.ScanResponse
-	(*CompareAndSwapRequest)(nil),  // 12: caskade.v1.CompareAndSwapRequest
-	(*CompareAndSwapResponse)(nil), // 13: caskade.v1.CompareAndSwapResponse
-	(*ProduceRequest)(nil),         // 14: caskade.v1.ProduceRequest
-	(*ProduceResponse)(nil),        // 15: caskade.v1.ProduceResponse
-	(*ConsumeRequest)(nil),         // 16: caskade.v1.ConsumeRequest
-	(*ConsumeResponse)(nil),        // 17: caskade.v1.ConsumeResponse
-	(*ConsumeStreamRequest)(nil),   // 18: caskade.v1.ConsumeStreamRequest
-	(*ConsumeStreamResponse)(nil),  // 19: caskade.v1.ConsumeStreamResponse
-	(*ProduceStreamRequest)(nil),   // 20: caskade.v1.ProduceStreamRequest
-	(*ProduceStreamResponse)(nil),  // 21: caskade.v1.ProduceStreamResponse
-	(*Server)(nil),                 // 22: caskade.v1.Server
-	(*GetServersRequest)(nil),      // 23: caskade.v1.GetServersRequest
-	(*GetServersResponse)(nil),     // 24: caskade.v1.GetServersResponse
-	(*StatusRequest)(nil),          // 25: caskade.v1.StatusRequest
-	(*StatusResponse)(nil),         // 26: caskade.v1.StatusResponse
-	(*CompactRequest)(nil),         // 27: caskade.v1.CompactRequest
-	(*CompactResponse)(nil),        // 28: caskade.v1.CompactResponse
-	(*SnapshotRequest)(nil),        // 29: caskade.v1.SnapshotRequest
-	(*SnapshotResponse)(nil),       // 30: caskade.v1.SnapshotResponse
-	(*durationpb.Duration)(nil),    // 31: google.protobuf.Duration
+	(Consistency)(0),                   // 0: caskade.v1.Consistency
+	(RecordType)(0),                    // 1: caskade.v1.RecordType
+	(*Record)(nil),                     // 2: caskade.v1.Record
+	(*Item)(nil),                       // 3: caskade.v1.Item
+	(*PutRequest)(nil),                 // 4: caskade.v1.PutRequest
+	(*PutResponse)(nil),                // 5: caskade.v1.PutResponse
+	(*GetRequest)(nil),                 // 6: caskade.v1.GetRequest
+	(*GetResponse)(nil),                // 7: caskade.v1.GetResponse
+	(*DeleteRequest)(nil),              // 8: caskade.v1.DeleteRequest
+	(*DeleteResponse)(nil),             // 9: caskade.v1.DeleteResponse
+	(*ScanRequest)(nil),                // 10: caskade.v1.ScanRequest
+	(*ScanResponse)(nil),               // 11: caskade.v1.ScanResponse
+	(*CompareAndSwapRequest)(nil),      // 12: caskade.v1.CompareAndSwapRequest
+	(*CompareAndSwapResponse)(nil),     // 13: caskade.v1.CompareAndSwapResponse
+	(*ProduceRequest)(nil),             // 14: caskade.v1.ProduceRequest
+	(*ProduceResponse)(nil),            // 15: caskade.v1.ProduceResponse
+	(*ConsumeRequest)(nil),             // 16: caskade.v1.ConsumeRequest
+	(*ConsumeResponse)(nil),            // 17: caskade.v1.ConsumeResponse
+	(*ConsumeStreamRequest)(nil),       // 18: caskade.v1.ConsumeStreamRequest
+	(*ConsumeStreamResponse)(nil),      // 19: caskade.v1.ConsumeStreamResponse
+	(*ProduceStreamRequest)(nil),       // 20: caskade.v1.ProduceStreamRequest
+	(*ProduceStreamResponse)(nil),      // 21: caskade.v1.ProduceStreamResponse
+	(*Server)(nil),                     // 22: caskade.v1.Server
+	(*GetServersRequest)(nil),          // 23: caskade.v1.GetServersRequest
+	(*GetServersResponse)(nil),         // 24: caskade.v1.GetServersResponse
+	(*StatusRequest)(nil),              // 25: caskade.v1.StatusRequest
+	(*StatusResponse)(nil),             // 26: caskade.v1.StatusResponse
+	(*MembersRequest)(nil),             // 27: caskade.v1.MembersRequest
+	(*Member)(nil),                     // 28: caskade.v1.Member
+	(*MembersResponse)(nil),            // 29: caskade.v1.MembersResponse
+	(*ReadIndexRequest)(nil),           // 30: caskade.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),          // 31: caskade.v1.ReadIndexResponse
+	(*CompactRequest)(nil),             // 32: caskade.v1.CompactRequest
+	(*CompactResponse)(nil),            // 33: caskade.v1.CompactResponse
+	(*SnapshotRequest)(nil),            // 34: caskade.v1.SnapshotRequest
+	(*SnapshotResponse)(nil),           // 35: caskade.v1.SnapshotResponse
+	(*TransferLeadershipRequest)(nil),  // 36: caskade.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil), // 37: caskade.v1.TransferLeadershipResponse
+	(*RemoveServerRequest)(nil),        // 38: caskade.v1.RemoveServerRequest
+	(*RemoveServerResponse)(nil),       // 39: caskade.v1.RemoveServerResponse
+	(*durationpb.Duration)(nil),        // 40: google.protobuf.Duration
 }
 var file_api_v1_caskade_proto_depIdxs = []int32{
 	1,  // 0: caskade.v1.Record.type:type_name -> caskade.v1.RecordType
-	31, // 1: caskade.v1.PutRequest.ttl:type_name -> google.protobuf.Duration
+	40, // 1: caskade.v1.PutRequest.ttl:type_name -> google.protobuf.Duration
 	0,  // 2: caskade.v1.GetRequest.consistency:type_name -> caskade.v1.Consistency
 	3,  // 3: caskade.v1.GetResponse.item:type_name -> caskade.v1.Item
 	0,  // 4: caskade.v1.ScanRequest.consistency:type_name -> caskade.v1.Consistency
@@ -2075,38 +2625,47 @@ var file_api_v1_caskade_proto_depIdxs = []int32{
 	0,  // 8: caskade.v1.ConsumeStreamRequest.consistency:type_name -> caskade.v1.Consistency
 	2,  // 9: caskade.v1.ConsumeStreamResponse.records:type_name -> caskade.v1.Record
 	22, // 10: caskade.v1.GetServersResponse.servers:type_name -> caskade.v1.Server
-	31, // 11: caskade.v1.CompactResponse.duration:type_name -> google.protobuf.Duration
-	4,  // 12: caskade.v1.KV.Put:input_type -> caskade.v1.PutRequest
-	6,  // 13: caskade.v1.KV.Get:input_type -> caskade.v1.GetRequest
-	8,  // 14: caskade.v1.KV.Delete:input_type -> caskade.v1.DeleteRequest
-	10, // 15: caskade.v1.KV.Scan:input_type -> caskade.v1.ScanRequest
-	12, // 16: caskade.v1.KV.CompareAndSwap:input_type -> caskade.v1.CompareAndSwapRequest
-	14, // 17: caskade.v1.Log.Produce:input_type -> caskade.v1.ProduceRequest
-	16, // 18: caskade.v1.Log.Consume:input_type -> caskade.v1.ConsumeRequest
-	18, // 19: caskade.v1.Log.ConsumeStream:input_type -> caskade.v1.ConsumeStreamRequest
-	20, // 20: caskade.v1.Log.ProduceStream:input_type -> caskade.v1.ProduceStreamRequest
-	23, // 21: caskade.v1.Cluster.GetServers:input_type -> caskade.v1.GetServersRequest
-	25, // 22: caskade.v1.Cluster.Status:input_type -> caskade.v1.StatusRequest
-	27, // 23: caskade.v1.Maintenance.Compact:input_type -> caskade.v1.CompactRequest
-	29, // 24: caskade.v1.Maintenance.Snapshot:input_type -> caskade.v1.SnapshotRequest
-	5,  // 25: caskade.v1.KV.Put:output_type -> caskade.v1.PutResponse
-	7,  // 26: caskade.v1.KV.Get:output_type -> caskade.v1.GetResponse
-	9,  // 27: caskade.v1.KV.Delete:output_type -> caskade.v1.DeleteResponse
-	11, // 28: caskade.v1.KV.Scan:output_type -> caskade.v1.ScanResponse
-	13, // 29: caskade.v1.KV.CompareAndSwap:output_type -> caskade.v1.CompareAndSwapResponse
-	15, // 30: caskade.v1.Log.Produce:output_type -> caskade.v1.ProduceResponse
-	17, // 31: caskade.v1.Log.Consume:output_type -> caskade.v1.ConsumeResponse
-	19, // 32: caskade.v1.Log.ConsumeStream:output_type -> caskade.v1.ConsumeStreamResponse
-	21, // 33: caskade.v1.Log.ProduceStream:output_type -> caskade.v1.ProduceStreamResponse
-	24, // 34: caskade.v1.Cluster.GetServers:output_type -> caskade.v1.GetServersResponse
-	26, // 35: caskade.v1.Cluster.Status:output_type -> caskade.v1.StatusResponse
-	28, // 36: caskade.v1.Maintenance.Compact:output_type -> caskade.v1.CompactResponse
-	30, // 37: caskade.v1.Maintenance.Snapshot:output_type -> caskade.v1.SnapshotResponse
-	25, // [25:38] is the sub-list for method output_type
-	12, // [12:25] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	28, // 11: caskade.v1.MembersResponse.members:type_name -> caskade.v1.Member
+	40, // 12: caskade.v1.CompactResponse.duration:type_name -> google.protobuf.Duration
+	4,  // 13: caskade.v1.KV.Put:input_type -> caskade.v1.PutRequest
+	6,  // 14: caskade.v1.KV.Get:input_type -> caskade.v1.GetRequest
+	8,  // 15: caskade.v1.KV.Delete:input_type -> caskade.v1.DeleteRequest
+	10, // 16: caskade.v1.KV.Scan:input_type -> caskade.v1.ScanRequest
+	12, // 17: caskade.v1.KV.CompareAndSwap:input_type -> caskade.v1.CompareAndSwapRequest
+	14, // 18: caskade.v1.Log.Produce:input_type -> caskade.v1.ProduceRequest
+	16, // 19: caskade.v1.Log.Consume:input_type -> caskade.v1.ConsumeRequest
+	18, // 20: caskade.v1.Log.ConsumeStream:input_type -> caskade.v1.ConsumeStreamRequest
+	20, // 21: caskade.v1.Log.ProduceStream:input_type -> caskade.v1.ProduceStreamRequest
+	23, // 22: caskade.v1.Cluster.GetServers:input_type -> caskade.v1.GetServersRequest
+	25, // 23: caskade.v1.Cluster.Status:input_type -> caskade.v1.StatusRequest
+	27, // 24: caskade.v1.Cluster.Members:input_type -> caskade.v1.MembersRequest
+	30, // 25: caskade.v1.Cluster.ReadIndex:input_type -> caskade.v1.ReadIndexRequest
+	32, // 26: caskade.v1.Maintenance.Compact:input_type -> caskade.v1.CompactRequest
+	34, // 27: caskade.v1.Maintenance.Snapshot:input_type -> caskade.v1.SnapshotRequest
+	36, // 28: caskade.v1.Maintenance.TransferLeadership:input_type -> caskade.v1.TransferLeadershipRequest
+	38, // 29: caskade.v1.Maintenance.RemoveServer:input_type -> caskade.v1.RemoveServerRequest
+	5,  // 30: caskade.v1.KV.Put:output_type -> caskade.v1.PutResponse
+	7,  // 31: caskade.v1.KV.Get:output_type -> caskade.v1.GetResponse
+	9,  // 32: caskade.v1.KV.Delete:output_type -> caskade.v1.DeleteResponse
+	11, // 33: caskade.v1.KV.Scan:output_type -> caskade.v1.ScanResponse
+	13, // 34: caskade.v1.KV.CompareAndSwap:output_type -> caskade.v1.CompareAndSwapResponse
+	15, // 35: caskade.v1.Log.Produce:output_type -> caskade.v1.ProduceResponse
+	17, // 36: caskade.v1.Log.Consume:output_type -> caskade.v1.ConsumeResponse
+	19, // 37: caskade.v1.Log.ConsumeStream:output_type -> caskade.v1.ConsumeStreamResponse
+	21, // 38: caskade.v1.Log.ProduceStream:output_type -> caskade.v1.ProduceStreamResponse
+	24, // 39: caskade.v1.Cluster.GetServers:output_type -> caskade.v1.GetServersResponse
+	26, // 40: caskade.v1.Cluster.Status:output_type -> caskade.v1.StatusResponse
+	29, // 41: caskade.v1.Cluster.Members:output_type -> caskade.v1.MembersResponse
+	31, // 42: caskade.v1.Cluster.ReadIndex:output_type -> caskade.v1.ReadIndexResponse
+	33, // 43: caskade.v1.Maintenance.Compact:output_type -> caskade.v1.CompactResponse
+	35, // 44: caskade.v1.Maintenance.Snapshot:output_type -> caskade.v1.SnapshotResponse
+	37, // 45: caskade.v1.Maintenance.TransferLeadership:output_type -> caskade.v1.TransferLeadershipResponse
+	39, // 46: caskade.v1.Maintenance.RemoveServer:output_type -> caskade.v1.RemoveServerResponse
+	30, // [30:47] is the sub-list for method output_type
+	13, // [13:30] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_api_v1_caskade_proto_init() }
@@ -2114,13 +2673,14 @@ func file_api_v1_caskade_proto_init() {
 	if File_api_v1_caskade_proto != nil {
 		return
 	}
+	file_api_v1_caskade_proto_msgTypes[20].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_v1_caskade_proto_rawDesc), len(file_api_v1_caskade_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   29,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   4,
 		},

@@ -566,6 +566,8 @@ var Log_ServiceDesc = grpc.ServiceDesc{
 const (
 	Cluster_GetServers_FullMethodName = "/caskade.v1.Cluster/GetServers"
 	Cluster_Status_FullMethodName     = "/caskade.v1.Cluster/Status"
+	Cluster_Members_FullMethodName    = "/caskade.v1.Cluster/Members"
+	Cluster_ReadIndex_FullMethodName  = "/caskade.v1.Cluster/ReadIndex"
 )
 
 // ClusterClient is the client API for Cluster service.
@@ -578,6 +580,17 @@ type ClusterClient interface {
 	GetServers(ctx context.Context, in *GetServersRequest, opts ...grpc.CallOption) (*GetServersResponse, error)
 	// Status describes the node that answers.
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
+	// Members lists the nodes the membership layer (Serf gossip) knows,
+	// including ones that are not (or no longer) Raft servers.
+	// UNIMPLEMENTED on a node without a membership layer.
+	Members(ctx context.Context, in *MembersRequest, opts ...grpc.CallOption) (*MembersResponse, error)
+	// ReadIndex is internal, between nodes: the leader confirms its
+	// leadership with a round of heartbeats and answers its commit index,
+	// which a follower applies up to before it serves a LINEARIZABLE read.
+	// FAILED_PRECONDITION (NOT_LEADER, with leader_addr when known) on a
+	// node that is not the leader or finds it was deposed; UNAVAILABLE when
+	// leadership is lost during the check; UNIMPLEMENTED on a single node.
+	ReadIndex(ctx context.Context, in *ReadIndexRequest, opts ...grpc.CallOption) (*ReadIndexResponse, error)
 }
 
 type clusterClient struct {
@@ -608,6 +621,26 @@ func (c *clusterClient) Status(ctx context.Context, in *StatusRequest, opts ...g
 	return out, nil
 }
 
+func (c *clusterClient) Members(ctx context.Context, in *MembersRequest, opts ...grpc.CallOption) (*MembersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MembersResponse)
+	err := c.cc.Invoke(ctx, Cluster_Members_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clusterClient) ReadIndex(ctx context.Context, in *ReadIndexRequest, opts ...grpc.CallOption) (*ReadIndexResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReadIndexResponse)
+	err := c.cc.Invoke(ctx, Cluster_ReadIndex_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServer is the server API for Cluster service.
 // All implementations must embed UnimplementedClusterServer
 // for forward compatibility.
@@ -618,6 +651,17 @@ type ClusterServer interface {
 	GetServers(context.Context, *GetServersRequest) (*GetServersResponse, error)
 	// Status describes the node that answers.
 	Status(context.Context, *StatusRequest) (*StatusResponse, error)
+	// Members lists the nodes the membership layer (Serf gossip) knows,
+	// including ones that are not (or no longer) Raft servers.
+	// UNIMPLEMENTED on a node without a membership layer.
+	Members(context.Context, *MembersRequest) (*MembersResponse, error)
+	// ReadIndex is internal, between nodes: the leader confirms its
+	// leadership with a round of heartbeats and answers its commit index,
+	// which a follower applies up to before it serves a LINEARIZABLE read.
+	// FAILED_PRECONDITION (NOT_LEADER, with leader_addr when known) on a
+	// node that is not the leader or finds it was deposed; UNAVAILABLE when
+	// leadership is lost during the check; UNIMPLEMENTED on a single node.
+	ReadIndex(context.Context, *ReadIndexRequest) (*ReadIndexResponse, error)
 	mustEmbedUnimplementedClusterServer()
 }
 
@@ -633,6 +677,12 @@ func (UnimplementedClusterServer) GetServers(context.Context, *GetServersRequest
 }
 func (UnimplementedClusterServer) Status(context.Context, *StatusRequest) (*StatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
+}
+func (UnimplementedClusterServer) Members(context.Context, *MembersRequest) (*MembersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Members not implemented")
+}
+func (UnimplementedClusterServer) ReadIndex(context.Context, *ReadIndexRequest) (*ReadIndexResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReadIndex not implemented")
 }
 func (UnimplementedClusterServer) mustEmbedUnimplementedClusterServer() {}
 func (UnimplementedClusterServer) testEmbeddedByValue()                 {}
@@ -691,6 +741,42 @@ func _Cluster_Status_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Cluster_Members_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MembersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServer).Members(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Cluster_Members_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServer).Members(ctx, req.(*MembersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Cluster_ReadIndex_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReadIndexRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServer).ReadIndex(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Cluster_ReadIndex_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServer).ReadIndex(ctx, req.(*ReadIndexRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Cluster_ServiceDesc is the grpc.ServiceDesc for Cluster service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -706,14 +792,24 @@ var Cluster_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Status",
 			Handler:    _Cluster_Status_Handler,
 		},
+		{
+			MethodName: "Members",
+			Handler:    _Cluster_Members_Handler,
+		},
+		{
+			MethodName: "ReadIndex",
+			Handler:    _Cluster_ReadIndex_Handler,
+		},
 	},
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "api/v1/caskade.proto",
 }
 
 const (
-	Maintenance_Compact_FullMethodName  = "/caskade.v1.Maintenance/Compact"
-	Maintenance_Snapshot_FullMethodName = "/caskade.v1.Maintenance/Snapshot"
+	Maintenance_Compact_FullMethodName            = "/caskade.v1.Maintenance/Compact"
+	Maintenance_Snapshot_FullMethodName           = "/caskade.v1.Maintenance/Snapshot"
+	Maintenance_TransferLeadership_FullMethodName = "/caskade.v1.Maintenance/TransferLeadership"
+	Maintenance_RemoveServer_FullMethodName       = "/caskade.v1.Maintenance/RemoveServer"
 )
 
 // MaintenanceClient is the client API for Maintenance service.
@@ -729,6 +825,15 @@ type MaintenanceClient interface {
 	// chunks; concatenate the chunks' data. UNIMPLEMENTED when the store
 	// cannot make one.
 	Snapshot(ctx context.Context, in *SnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SnapshotResponse], error)
+	// TransferLeadership makes the leader hand leadership over: to target_id
+	// when set, else to the most up-to-date voter. It returns once the
+	// transfer is done. FAILED_PRECONDITION (NOT_LEADER, leader_addr) on a
+	// follower; UNIMPLEMENTED on a single node.
+	TransferLeadership(ctx context.Context, in *TransferLeadershipRequest, opts ...grpc.CallOption) (*TransferLeadershipResponse, error)
+	// RemoveServer removes a server from the Raft configuration (it stops
+	// voting and receiving the log). FAILED_PRECONDITION (NOT_LEADER,
+	// leader_addr) on a follower; UNIMPLEMENTED on a single node.
+	RemoveServer(ctx context.Context, in *RemoveServerRequest, opts ...grpc.CallOption) (*RemoveServerResponse, error)
 }
 
 type maintenanceClient struct {
@@ -768,6 +873,26 @@ func (c *maintenanceClient) Snapshot(ctx context.Context, in *SnapshotRequest, o
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Maintenance_SnapshotClient = grpc.ServerStreamingClient[SnapshotResponse]
 
+func (c *maintenanceClient) TransferLeadership(ctx context.Context, in *TransferLeadershipRequest, opts ...grpc.CallOption) (*TransferLeadershipResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TransferLeadershipResponse)
+	err := c.cc.Invoke(ctx, Maintenance_TransferLeadership_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *maintenanceClient) RemoveServer(ctx context.Context, in *RemoveServerRequest, opts ...grpc.CallOption) (*RemoveServerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveServerResponse)
+	err := c.cc.Invoke(ctx, Maintenance_RemoveServer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MaintenanceServer is the server API for Maintenance service.
 // All implementations must embed UnimplementedMaintenanceServer
 // for forward compatibility.
@@ -781,6 +906,15 @@ type MaintenanceServer interface {
 	// chunks; concatenate the chunks' data. UNIMPLEMENTED when the store
 	// cannot make one.
 	Snapshot(*SnapshotRequest, grpc.ServerStreamingServer[SnapshotResponse]) error
+	// TransferLeadership makes the leader hand leadership over: to target_id
+	// when set, else to the most up-to-date voter. It returns once the
+	// transfer is done. FAILED_PRECONDITION (NOT_LEADER, leader_addr) on a
+	// follower; UNIMPLEMENTED on a single node.
+	TransferLeadership(context.Context, *TransferLeadershipRequest) (*TransferLeadershipResponse, error)
+	// RemoveServer removes a server from the Raft configuration (it stops
+	// voting and receiving the log). FAILED_PRECONDITION (NOT_LEADER,
+	// leader_addr) on a follower; UNIMPLEMENTED on a single node.
+	RemoveServer(context.Context, *RemoveServerRequest) (*RemoveServerResponse, error)
 	mustEmbedUnimplementedMaintenanceServer()
 }
 
@@ -796,6 +930,12 @@ func (UnimplementedMaintenanceServer) Compact(context.Context, *CompactRequest) 
 }
 func (UnimplementedMaintenanceServer) Snapshot(*SnapshotRequest, grpc.ServerStreamingServer[SnapshotResponse]) error {
 	return status.Error(codes.Unimplemented, "method Snapshot not implemented")
+}
+func (UnimplementedMaintenanceServer) TransferLeadership(context.Context, *TransferLeadershipRequest) (*TransferLeadershipResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TransferLeadership not implemented")
+}
+func (UnimplementedMaintenanceServer) RemoveServer(context.Context, *RemoveServerRequest) (*RemoveServerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveServer not implemented")
 }
 func (UnimplementedMaintenanceServer) mustEmbedUnimplementedMaintenanceServer() {}
 func (UnimplementedMaintenanceServer) testEmbeddedByValue()                     {}
@@ -847,6 +987,42 @@ func _Maintenance_Snapshot_Handler(srv interface{}, stream grpc.ServerStream) er
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Maintenance_SnapshotServer = grpc.ServerStreamingServer[SnapshotResponse]
 
+func _Maintenance_TransferLeadership_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TransferLeadershipRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MaintenanceServer).TransferLeadership(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Maintenance_TransferLeadership_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MaintenanceServer).TransferLeadership(ctx, req.(*TransferLeadershipRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Maintenance_RemoveServer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveServerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MaintenanceServer).RemoveServer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Maintenance_RemoveServer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MaintenanceServer).RemoveServer(ctx, req.(*RemoveServerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Maintenance_ServiceDesc is the grpc.ServiceDesc for Maintenance service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -857,6 +1033,14 @@ var Maintenance_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Compact",
 			Handler:    _Maintenance_Compact_Handler,
+		},
+		{
+			MethodName: "TransferLeadership",
+			Handler:    _Maintenance_TransferLeadership_Handler,
+		},
+		{
+			MethodName: "RemoveServer",
+			Handler:    _Maintenance_RemoveServer_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
