@@ -27,6 +27,8 @@ type Client struct {
 	conn    *grpc.ClientConn
 	timeout time.Duration // per unary call; 0: none. Immutable after Dial.
 
+	view *view // what the resolver knows of the cluster; for tests
+
 	kv    caskadev1.KVClient
 	log   caskadev1.LogClient
 	clus  caskadev1.ClusterClient
@@ -46,6 +48,10 @@ type dialConfig struct {
 	security func() (credentials.TransportCredentials, string, error)
 	timeout  time.Duration
 	dialOpts []grpc.DialOption
+
+	discover        *bool         // nil: discover when there are several endpoints
+	refresh         time.Duration // resolver's interval
+	failoverTimeout time.Duration
 }
 
 // WithTransportCredentials secures the connections with creds (TLS or
@@ -126,6 +132,31 @@ func WithTimeout(d time.Duration) Option {
 	return func(c *dialConfig) { c.timeout = d }
 }
 
+// WithDiscovery says whether the Client asks the cluster for its servers
+// (GetServers) and talks to all of them, writes and linearizable reads to
+// the leader and stale reads to the followers in turn. Without it the
+// Client talks to the endpoints given and nothing else. The default is on
+// with several endpoints and off with one, so that one endpoint addresses
+// one node (its Status, its stale reads) as before.
+func WithDiscovery(on bool) Option {
+	return func(c *dialConfig) { c.discover = &on }
+}
+
+// WithRefreshInterval sets how often a discovering Client asks the
+// cluster for its servers when nothing else made it ask (it also asks
+// when a node fails, answers NOT_LEADER, or the leader is lost); 0 means
+// DefaultRefreshInterval.
+func WithRefreshInterval(d time.Duration) Option {
+	return func(c *dialConfig) { c.refresh = d }
+}
+
+// WithFailoverTimeout bounds how long a call waits for a (new) leader to
+// be found before it fails with ErrUnavailable; the call's context and
+// timeout bound it too. 0 means DefaultFailoverTimeout.
+func WithFailoverTimeout(d time.Duration) Option {
+	return func(c *dialConfig) { c.failoverTimeout = d }
+}
+
 // WithDialOptions adds gRPC dial options, applied after the Client's own
 // (so they win where both set the same thing).
 func WithDialOptions(opts ...grpc.DialOption) Option {
@@ -150,18 +181,39 @@ func Dial(ctx context.Context, endpoints []string, opts ...Option) (*Client, err
 	if cfg.security == nil {
 		return nil, fmt.Errorf("dial: %w: no transport credentials (use WithTLS, WithTLSConfig, WithTransportCredentials or WithInsecure)", ErrInvalidArgument)
 	}
-	if cfg.timeout < 0 {
-		return nil, fmt.Errorf("dial: %w: negative timeout %v", ErrInvalidArgument, cfg.timeout)
+	if cfg.timeout < 0 || cfg.refresh < 0 || cfg.failoverTimeout < 0 {
+		return nil, fmt.Errorf("dial: %w: negative timeout or interval", ErrInvalidArgument)
+	}
+	if cfg.refresh == 0 {
+		cfg.refresh = DefaultRefreshInterval
+	}
+	if cfg.failoverTimeout == 0 {
+		cfg.failoverTimeout = DefaultFailoverTimeout
+	}
+	discover := len(endpoints) > 1
+	if cfg.discover != nil {
+		discover = *cfg.discover
 	}
 	creds, serverName, err := cfg.security()
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
-	dopts := append(dialOptions(endpoints), grpc.WithTransportCredentials(creds))
+	// The resolver's own connections (for GetServers) are secured and
+	// named like the Client's.
+	secure := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
 	if serverName != "" {
 		// Verify every server against this name rather than its host.
-		dopts = append(dopts, grpc.WithAuthority(serverName))
+		secure = append(secure, grpc.WithAuthority(serverName))
 	}
+	v := newView(!discover)
+	rb := &resolverBuilder{
+		view:     v,
+		discover: discover,
+		interval: cfg.refresh,
+		dialOpts: append([]grpc.DialOption{connectParams()}, secure...),
+	}
+	rt := &retrier{view: v, failoverTimeout: cfg.failoverTimeout}
+	dopts := append(dialOptions(rb, rt), secure...)
 	dopts = append(dopts, cfg.dialOpts...)
 	conn, err := grpc.NewClient(target(endpoints), dopts...)
 	if err != nil {
@@ -171,6 +223,7 @@ func Dial(ctx context.Context, endpoints []string, opts ...Option) (*Client, err
 	return &Client{
 		conn:    conn,
 		timeout: cfg.timeout,
+		view:    v,
 		kv:      caskadev1.NewKVClient(conn),
 		log:     caskadev1.NewLogClient(conn),
 		clus:    caskadev1.NewClusterClient(conn),

@@ -156,7 +156,7 @@ func (cs *Consumer) open(ctx context.Context) error {
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(ctx, cancel) // while connecting, ctx still rules
 	defer stop()
-	stream, err := cs.client.log.ConsumeStream(sctx, &caskadev1.ConsumeStreamRequest{
+	stream, err := cs.client.log.ConsumeStream(withConsistency(sctx, cs.opts.Consistency), &caskadev1.ConsumeStreamRequest{
 		Offset:      cs.next,
 		Follow:      cs.opts.Follow,
 		KeyPrefix:   cs.opts.KeyPrefix,

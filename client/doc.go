@@ -51,11 +51,21 @@
 //
 // # Connections
 //
-// Dial resolves the endpoints once (caskade:///h1,h2,...) and spreads
-// calls over them (pick_first for one endpoint, round_robin for more);
-// dial.go is the one place that decides this. Calls fail fast with
-// ErrUnavailable while no server can be reached; the connection is retried
-// in the background with a backoff capped at 5s. Each unary call is
-// bounded by the Client's timeout (WithTimeout) and by its context;
-// streams by their context only.
+// With several endpoints (or WithDiscovery(true)) the Client asks any
+// node for GetServers, connects to every server and marks the leader; it
+// asks again every WithRefreshInterval (5s), and at once when a node
+// fails, answers NOT_LEADER, or the leader is lost. Writes and
+// LINEARIZABLE reads go to the leader; STALE reads and consumption go to
+// the followers in turn (to the leader when there are none). routes.go
+// declares which RPC is a write. With one endpoint and no WithDiscovery,
+// the Client talks to that node only.
+//
+// Reads are sent again, to another node, when a node fails under them. A
+// write is sent at most once: a NOT_LEADER answer (nothing written) is
+// retried once on the new leader, but a write sent to a node that failed
+// before answering returns an error matching ErrWriteUnknown: it may have
+// been applied. Calls fail fast with ErrUnavailable while no server can
+// be reached; a call waits at most WithFailoverTimeout (5s) for a new
+// leader. Each unary call is bounded by the Client's timeout
+// (WithTimeout) and by its context; streams by their context only.
 package client

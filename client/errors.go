@@ -46,6 +46,13 @@ var (
 	// ErrUnavailable: no server could be reached, or the one reached is
 	// stopping or cannot take writes. Retrying later may succeed.
 	ErrUnavailable = errors.New("client: unavailable")
+	// ErrWriteUnknown: a write was sent but its answer was lost (the node
+	// failed or the deadline passed): it may or may not have been applied.
+	// The Client never sends such a write again by itself; read the key
+	// before writing again, or use CompareAndSwap. Every
+	// *WriteUnknownError matches it, and ErrUnavailable or
+	// context.DeadlineExceeded too, as its cause says.
+	ErrWriteUnknown = errors.New("client: write outcome unknown, it may have been applied")
 	// ErrNotLeader: a write reached a node that is not the leader.
 	ErrNotLeader = errors.New("client: not the leader")
 	// ErrCorrupt: the server found corrupt data (gRPC's DataLoss).
@@ -220,6 +227,26 @@ func (e *PermissionError) Unwrap() error {
 	return e.Err
 }
 
+// WriteUnknownError reports a write whose request may have reached a
+// server that failed (or did not answer in time) before acknowledging it:
+// the write may have been applied. errors.Is(err, ErrWriteUnknown) holds
+// for it; Unwrap gives the failure.
+type WriteUnknownError struct {
+	Addr string // the node the write was sent to; "" if unknown
+	Err  error  // the failure: an *Error (UNAVAILABLE, DEADLINE_EXCEEDED)
+}
+
+// Error says that the write may have been applied.
+func (e *WriteUnknownError) Error() string {
+	return fmt.Sprintf("write outcome unknown, it may have been applied (sent to %s): %v", e.Addr, e.Err)
+}
+
+// Is makes errors.Is(err, ErrWriteUnknown) true.
+func (e *WriteUnknownError) Is(target error) bool { return target == ErrWriteUnknown }
+
+// Unwrap returns the failure.
+func (e *WriteUnknownError) Unwrap() error { return e.Err }
+
 // FromError decodes an error returned by a gRPC call into an *Error, a
 // *CASError, an *OffsetError or a *PermissionError. Errors that carry no gRPC status (and
 // nil) are returned as they are.
@@ -230,6 +257,10 @@ func FromError(err error) error {
 	var e *Error
 	if errors.As(err, &e) {
 		return err // decoded already
+	}
+	var wu *WriteUnknownError
+	if errors.As(err, &wu) {
+		return &WriteUnknownError{Addr: wu.Addr, Err: FromError(wu.Err)}
 	}
 	st, ok := status.FromError(err)
 	if !ok {

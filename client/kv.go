@@ -75,7 +75,7 @@ func (c *Client) Get(ctx context.Context, key []byte, opts ...ReadOption) (Item,
 	rc := readOptions(opts)
 	ctx, cancel := c.unary(ctx)
 	defer cancel()
-	resp, err := c.kv.Get(ctx, &caskadev1.GetRequest{Key: key, Consistency: rc.consistency.proto()})
+	resp, err := c.kv.Get(withConsistency(ctx, rc.consistency), &caskadev1.GetRequest{Key: key, Consistency: rc.consistency.proto()})
 	if err != nil {
 		return Item{}, c.wrap("get", err)
 	}
@@ -158,7 +158,7 @@ func (c *Client) Scan(ctx context.Context, o ScanOptions) (ScanPage, error) {
 	}
 	ctx, cancel := c.unary(ctx)
 	defer cancel()
-	resp, err := c.kv.Scan(ctx, &caskadev1.ScanRequest{
+	resp, err := c.kv.Scan(withConsistency(ctx, o.Consistency), &caskadev1.ScanRequest{
 		Start:       o.Start,
 		End:         o.End,
 		Prefix:      o.Prefix,

@@ -39,7 +39,7 @@ func (c *Client) Consume(ctx context.Context, offset uint64, opts ...ReadOption)
 	rc := readOptions(opts)
 	ctx, cancel := c.unary(ctx)
 	defer cancel()
-	resp, err := c.log.Consume(ctx, &caskadev1.ConsumeRequest{Offset: offset, Consistency: rc.consistency.proto()})
+	resp, err := c.log.Consume(withConsistency(ctx, rc.consistency), &caskadev1.ConsumeRequest{Offset: offset, Consistency: rc.consistency.proto()})
 	if err != nil {
 		return nil, 0, offsetErr(c.wrap("consume", err), offset)
 	}
