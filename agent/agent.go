@@ -260,3 +260,53 @@ func (a *Agent) Close() error {
 	})
 	return a.closeErr
 }
+
+// Kill stops the node as abruptly as it can from inside its process, to
+// stand in for kill -9 in tests and benchmarks: it closes the listener,
+// drops every gRPC connection with calls still in flight (their callers
+// see the connection fail, and a write's outcome is unknown to them),
+// shuts Raft down without handing over leadership (the others notice the
+// silence and elect a new leader) and closes Raft's transport and stores.
+// With membership, Serf stops without leaving, so the others see the node
+// fail rather than leave and keep it in the Raft configuration until
+// autopilot's failure threshold.
+//
+// The store's files are closed rather than abandoned, but nothing Kill
+// does makes a write durable that was not already: a restarted node
+// recovers from its Raft log and snapshots alone, as after a crash. It
+// waits for the goroutines Start started. After Kill, Close returns Kill's
+// result.
+func (a *Agent) Kill() error {
+	a.closeOnce.Do(func() {
+		var errs []error
+		a.mux.Close()
+		if err := a.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("agent: close listener: %w", err))
+		}
+		a.gs.Stop()
+		a.rpc.Close()
+		if a.stopBootstrap != nil {
+			a.stopBootstrap()
+			a.bootWG.Wait()
+		}
+		if a.ap != nil {
+			if err := a.ap.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("agent: %w", err))
+			}
+		}
+		if err := a.node.Kill(); err != nil {
+			errs = append(errs, fmt.Errorf("agent: %w", err))
+		}
+		if a.mem != nil {
+			if err := a.mem.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("agent: %w", err))
+			}
+		}
+		if err := a.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("agent: close leader connections: %w", err))
+		}
+		a.wg.Wait()
+		a.closeErr = errors.Join(errs...)
+	})
+	return a.closeErr
+}

@@ -158,7 +158,9 @@ func WithFailoverTimeout(d time.Duration) Option {
 }
 
 // WithDialOptions adds gRPC dial options, applied after the Client's own
-// (so they win where both set the same thing).
+// (so they win where both set the same thing). A grpc.WithContextDialer
+// replaces the dialer that fails calls on a node that went quiet within
+// 2 seconds.
 func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(c *dialConfig) { c.dialOpts = append(c.dialOpts, opts...) }
 }
@@ -210,7 +212,8 @@ func Dial(ctx context.Context, endpoints []string, opts ...Option) (*Client, err
 		view:     v,
 		discover: discover,
 		interval: cfg.refresh,
-		dialOpts: append([]grpc.DialOption{connectParams()}, secure...),
+		// Its connections end when a node goes quiet, like the Client's.
+		dialOpts: append([]grpc.DialOption{connectParams(), grpc.WithContextDialer(dialIdle)}, secure...),
 	}
 	rt := &retrier{view: v, failoverTimeout: cfg.failoverTimeout}
 	dopts := append(dialOptions(rb, rt), secure...)

@@ -1,8 +1,11 @@
 package client
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -52,16 +55,63 @@ func dialOptions(rb *resolverBuilder, rt *retrier) []grpc.DialOption {
 		// retries would resend writes whose outcome is unknown.
 		grpc.WithDisableRetry(),
 		connectParams(),
-		// Notice a dead connection under a long call or stream: ping
-		// after 10s of silence (the most often servers accept:
-		// rpc.KeepaliveMinTime), give up 1s later. A node that stops or
-		// crashes closes its connections, which fails its calls at
-		// once.
+		// A node that stops or crashes closes its connections, which
+		// fails its calls at once. One that vanishes (power, network)
+		// closes nothing: the dialer's connections end after
+		// readIdleTimeout without a byte from the server, failing the
+		// calls on them with UNAVAILABLE.
+		grpc.WithContextDialer(dialIdle),
+		// gRPC raises a client ping interval below 10s to 10s, too slow
+		// to notice a dead node by itself (readIdleTimeout does); the
+		// pings keep NATs and idle-connection reapers away.
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: time.Second, PermitWithoutStream: true}),
 		// Values may be as large as the server allows (its limit is
 		// configurable); the server, not the client, enforces it.
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageBytes), grpc.MaxCallSendMsgSize(maxMessageBytes)),
 	}
+}
+
+// readIdleTimeout closes a connection on which nothing arrived from the
+// server for this long. A caskade server pings every connection after
+// rpc.KeepaliveInterval (1s) of silence, so a live one is never that
+// quiet; the margin covers a loaded machine. Together with the time the
+// connection was already quiet, a call on a connection to a node that
+// vanished fails within this bound (under the 2 seconds the design
+// promises). It assumes a caskade server: another gRPC server that does
+// not ping would see its idle connections closed and reopened.
+const readIdleTimeout = 1500 * time.Millisecond
+
+// dialIdle is the Client's dialer: TCP, with connections that end after
+// readIdleTimeout without a byte read (idleConn). It does not use an HTTP
+// CONNECT proxy from the environment, as gRPC's default dialer would.
+func dialIdle(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err // gRPC adds the address
+	}
+	return &idleConn{Conn: c}, nil
+}
+
+// idleConn is a net.Conn whose reads fail once nothing arrived for
+// readIdleTimeout, which makes gRPC close the connection. gRPC's reader
+// goroutine always has a Read pending, so the deadline, set anew at each
+// Read, measures the silence of the server. It is safe for concurrent use
+// as net.Conn is: one reader, one writer.
+type idleConn struct {
+	net.Conn
+}
+
+// Read implements net.Conn.
+func (c *idleConn) Read(p []byte) (int, error) {
+	if err := c.Conn.SetReadDeadline(time.Now().Add(readIdleTimeout)); err != nil {
+		return 0, err // the connection is closed: Read would say so too
+	}
+	n, err := c.Conn.Read(p)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		return n, fmt.Errorf("nothing received from %s for %v: %w", c.RemoteAddr(), readIdleTimeout, err)
+	}
+	return n, err
 }
 
 // connectParams reconnects promptly after a server restarts (gRPC's

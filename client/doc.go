@@ -68,4 +68,11 @@
 // be reached; a call waits at most WithFailoverTimeout (5s) for a new
 // leader. Each unary call is bounded by the Client's timeout
 // (WithTimeout) and by its context; streams by their context only.
+//
+// A node that stops or crashes closes its connections, which fails the
+// calls on them at once. One that vanishes without closing them (power,
+// network) is noticed by silence: a caskade server pings every quiet
+// connection each second (rpc.KeepaliveInterval), and the Client closes a
+// connection on which nothing arrived for 1.5s, failing its calls with
+// UNAVAILABLE within that time (dial.go).
 package client

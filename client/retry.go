@@ -124,6 +124,11 @@ func (rt *retrier) unary(ctx context.Context, method string, req, reply any, cc 
 				return err
 			}
 			notLeader++
+			// The answer proves the view the call was picked with
+			// stale, even if a resolution was published since the
+			// attempt began (the first call of a Client races the
+			// first one): wait for one that started after it.
+			_, next = rt.view.current()
 		case code != codes.Unavailable && code != codes.DeadlineExceeded:
 			return err
 		case !sent && ci.noLeader.Load() && ctx.Err() == nil:

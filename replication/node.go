@@ -57,8 +57,9 @@ type Config struct {
 	// runs with engine.SyncNever, since the Raft log is the durable copy.
 	Engine engine.Options
 
-	// Raft tuning; zeros mean hashicorp/raft's defaults (tests lower
-	// them).
+	// Raft tuning; zeros mean DefaultHeartbeatTimeout,
+	// DefaultElectionTimeout and DefaultLeaderLeaseTimeout, and
+	// hashicorp/raft's CommitTimeout (tests lower them).
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
 	LeaderLeaseTimeout time.Duration
@@ -76,6 +77,19 @@ type Config struct {
 	// Logger receives Raft's log lines; nil discards them.
 	Logger *slog.Logger
 }
+
+// Raft's timeouts when Config leaves them zero: half of hashicorp/raft's
+// (1 s, 1 s, 500 ms). A follower
+// starts an election after a random wait between one and two
+// HeartbeatTimeouts without hearing from the leader (the leader sends
+// heartbeats every tenth of it), so these halve the time to a new leader
+// after a crash, to about 0.5 to 1 s plus the election, while a LAN
+// round trip or an fsync stays far below them.
+const (
+	DefaultHeartbeatTimeout   = 500 * time.Millisecond
+	DefaultElectionTimeout    = 500 * time.Millisecond
+	DefaultLeaderLeaseTimeout = 250 * time.Millisecond
+)
 
 // Node is one Raft node: the FSM over its store, the log and stable
 // stores, the snapshot store and the network transport.
@@ -111,9 +125,16 @@ func Open(cfg Config) (*Node, error) {
 			*dst = v
 		}
 	}
+	rc.HeartbeatTimeout = DefaultHeartbeatTimeout
+	rc.ElectionTimeout = DefaultElectionTimeout
+	rc.LeaderLeaseTimeout = DefaultLeaderLeaseTimeout
 	setDur(&rc.HeartbeatTimeout, cfg.HeartbeatTimeout)
 	setDur(&rc.ElectionTimeout, cfg.ElectionTimeout)
 	setDur(&rc.LeaderLeaseTimeout, cfg.LeaderLeaseTimeout)
+	if cfg.LeaderLeaseTimeout <= 0 && rc.LeaderLeaseTimeout > rc.HeartbeatTimeout {
+		// Raft wants the lease within the heartbeat timeout.
+		rc.LeaderLeaseTimeout = rc.HeartbeatTimeout
+	}
 	setDur(&rc.CommitTimeout, cfg.CommitTimeout)
 	setDur(&rc.SnapshotInterval, cfg.SnapshotInterval)
 	if cfg.SnapshotThreshold > 0 {
@@ -554,11 +575,23 @@ func (n *Node) Raft() *raft.Raft { return n.raft }
 
 // Close stops the node: a leader with peers first hands leadership over,
 // then Raft shuts down, and the transport, the stores and the FSM's
-// store close. Calling it again returns the first result.
-func (n *Node) Close() error {
+// store close. Calling it again (or Kill) returns the first result.
+func (n *Node) Close() error { return n.shutdown(true) }
+
+// Kill stops the node as abruptly as a process can stop itself, to stand
+// in for a crash in tests: Raft shuts down at once, with no leadership
+// transfer, so the others must notice the silence and hold an election;
+// then the transport (dropping every peer connection), the stores and the
+// FSM's store close. What Raft has fsynced to the log store is all a
+// restart recovers, exactly as after kill -9; the FSM's store is rebuilt
+// from it. Calling it again (or Close) returns the first result.
+func (n *Node) Kill() error { return n.shutdown(false) }
+
+// shutdown is Close (transfer true) and Kill (false).
+func (n *Node) shutdown(transfer bool) error {
 	n.closeOnce.Do(func() {
 		var errs []error
-		if n.raft.State() == raft.Leader {
+		if transfer && n.raft.State() == raft.Leader {
 			if srv, err := n.Servers(); err == nil && len(srv) > 1 {
 				// Best effort: a failed transfer only means the others
 				// elect a leader after a timeout.

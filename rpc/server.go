@@ -57,8 +57,20 @@ const (
 	// MaxConsumeBatch caps the batch size of a ConsumeStream.
 	MaxConsumeBatch = 4096
 	// KeepaliveMinTime is the shortest client keepalive ping interval the
-	// server accepts; clients pinging more often are disconnected.
-	KeepaliveMinTime = 10 * time.Second
+	// server accepts; clients pinging more often are disconnected. It is
+	// short so that clients may check a quiet connection every second.
+	KeepaliveMinTime = time.Second
+	// KeepaliveInterval is how long a connection may stay silent (nothing
+	// read from the client) before the server pings it. The ping is also
+	// a heartbeat: a live server sends something on every connection at
+	// least this often, and the client (client.readIdleTimeout) closes a
+	// connection on which nothing arrived for a little longer, which is
+	// how a call to a node that vanished fails in under 2 seconds. gRPC
+	// allows no shorter server interval.
+	KeepaliveInterval = time.Second
+	// KeepaliveTimeout is how long the server waits for the answer to its
+	// ping before it drops the connection (a client that is gone).
+	KeepaliveTimeout = 10 * time.Second
 )
 
 // streamWorkers is how many goroutines the gRPC server keeps to run
@@ -129,9 +141,10 @@ func (o Options) maxMessageBytes() int {
 }
 
 // ServerOptions returns the grpc.ServerOptions a caskade server runs with:
-// message size limits matched to MaxValueSize, keepalive (pings idle
-// clients, drops dead ones, accepts client pings every KeepaliveMinTime or
-// less often), interceptors that log each call at debug level and, with
+// message size limits matched to MaxValueSize, keepalive (pings a
+// connection after KeepaliveInterval of silence, drops it when the ping
+// is not answered within KeepaliveTimeout, accepts client pings every
+// KeepaliveMinTime or less often, with or without calls), interceptors that log each call at debug level and, with
 // Options.Authorizer, authorize it; and TLS with Options.TLS.
 func ServerOptions(o Options) []grpc.ServerOption {
 	o = o.withDefaults()
@@ -147,8 +160,8 @@ func ServerOptions(o Options) []grpc.ServerOption {
 		grpc.MaxRecvMsgSize(maxMsg),
 		grpc.MaxSendMsgSize(maxMsg),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
-			Time:    30 * time.Second,
-			Timeout: 10 * time.Second,
+			Time:    KeepaliveInterval,
+			Timeout: KeepaliveTimeout,
 		}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             KeepaliveMinTime,
