@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -261,13 +262,28 @@ func (e *permissionError) Error() string {
 // maxShown is the most bytes of an identity or object an error shows.
 const maxShown = 200
 
-// quoteShort quotes s for a message, cut to maxShown bytes: keys may be
-// long and hold any bytes, and the result is valid UTF-8.
+// quoteShort quotes s for a message in at most maxShown bytes of quoted
+// text (escapes count: a byte that is not UTF-8 takes four), marking a
+// cut with "...": keys may be long and hold any bytes, and the result is
+// valid UTF-8.
 func quoteShort(s string) string {
-	if len(s) <= maxShown {
-		return fmt.Sprintf("%q", s)
+	q := strconv.Quote(s)
+	if len(q) <= maxShown+2 {
+		return q
 	}
-	return fmt.Sprintf("%q...", s[:maxShown])
+	// Quote a prefix that fits; the prefix ends on a rune boundary, so no
+	// escape is cut in half.
+	n := min(len(s), maxShown)
+	for n > 0 {
+		for n > 0 && n < len(s) && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		if q = strconv.Quote(s[:n]); len(q) <= maxShown+2 {
+			break
+		}
+		n--
+	}
+	return q + "..."
 }
 
 // validShort is s as valid UTF-8 (invalid bytes replaced), cut to at most
