@@ -129,6 +129,11 @@ func (rt *retrier) unary(ctx context.Context, method string, req, reply any, cc 
 			// attempt began (the first call of a Client races the
 			// first one): wait for one that started after it.
 			_, next = rt.view.current()
+		case sent && !r.idempotent() && outcomeUnknown(code, ctx):
+			// The write reached a node and then failed in a way that
+			// does not say whether it was applied (a forwarded write
+			// whose link to the leader dropped, a failing store).
+			return &WriteUnknownError{Addr: ci.address(), Err: err}
 		case code != codes.Unavailable && code != codes.DeadlineExceeded:
 			return err
 		case !sent && ci.noLeader.Load() && ctx.Err() == nil:
@@ -153,6 +158,20 @@ func (rt *retrier) unary(ctx context.Context, method string, req, reply any, cc 
 			return err
 		}
 	}
+}
+
+// outcomeUnknown reports whether a write that reached a node and failed
+// with code may still have been applied. Refusals (bad input, not found,
+// CAS mismatch, not leader, permission, size) say nothing was written;
+// Unavailable and DeadlineExceeded are handled by the caller.
+func outcomeUnknown(code codes.Code, ctx context.Context) bool {
+	switch code {
+	case codes.Internal, codes.Unknown, codes.Aborted, codes.DataLoss:
+		return true
+	case codes.Canceled:
+		return ctx.Err() == nil // not the caller's own cancellation
+	}
+	return false
 }
 
 // await asks the resolver again and waits for its next publication (or,

@@ -54,6 +54,21 @@ type FSM struct {
 	appliedMu sync.Mutex // guards appliedCh
 	appliedCh chan struct{}
 	applied   atomic.Uint64
+
+	// failed is set when the store could not apply a batch: from then on
+	// the applied index stays where it was (reads waiting for later
+	// entries wait, then time out) and onFail has been told.
+	failed atomic.Pointer[error]
+	// onFail, set by the Node before Raft starts, stops the node.
+	onFail func(error)
+}
+
+// Failed returns why the FSM stopped applying, or nil.
+func (f *FSM) Failed() error {
+	if e := f.failed.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 var (
@@ -134,6 +149,18 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			return
 		}
 		res, err := db.Apply(ops)
+		if err != nil && f.failed.Load() == nil {
+			// The store could not write (a disk error, a full disk): the
+			// entries are not applied, and this replica must not go on
+			// as if they were. Stop advancing the applied index; the
+			// node shuts Raft down and a restart rebuilds the store from
+			// the snapshot and the log.
+			ferr := fmt.Errorf("apply entries %d-%d: %w", logs[group[0]].Index, logs[group[len(group)-1]].Index, err)
+			f.failed.Store(&ferr)
+			if f.onFail != nil {
+				f.onFail(ferr)
+			}
+		}
 		start := 0
 		for k, i := range group {
 			if err != nil {
@@ -159,7 +186,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		ends = append(ends, len(ops))
 	}
 	flush()
-	if n := len(logs); n > 0 {
+	if n := len(logs); n > 0 && f.failed.Load() == nil {
 		f.setApplied(logs[n-1].Index)
 	}
 	return resp
@@ -240,7 +267,8 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := os.RemoveAll(old); err != nil {
 		return fmt.Errorf("fsm restore: %w", err)
 	}
-	if err := os.Rename(data, old); err != nil {
+	// data is missing if an earlier Restore failed after moving it.
+	if err := os.Rename(data, old); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("fsm restore: %w", err)
 	}
 	if err := os.Rename(tmp, data); err != nil {
@@ -253,9 +281,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.db = db
 	f.applied.Store(0)
 	f.setApplied(applied)
-	if err := os.RemoveAll(old); err != nil {
-		return fmt.Errorf("fsm restore: remove the old store: %w", err)
-	}
+	// The swap is done: failing to remove the old copy must not make Raft
+	// think the restore failed (OpenFSM removes it at the next start).
+	_ = os.RemoveAll(old)
 	return nil
 }
 

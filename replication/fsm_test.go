@@ -274,3 +274,27 @@ func TestFSM_DeterministicOffsets(t *testing.T) {
 		}
 	}
 }
+
+// TestFSM_StoreFailureStopsApplying: when the store cannot apply a batch,
+// the FSM does not count the entries as applied, says so once, and
+// applies nothing after them.
+func TestFSM_StoreFailureStopsApplying(t *testing.T) {
+	f := openTestFSM(t)
+	var told []error
+	f.onFail = func(err error) { told = append(told, err) }
+	f.ApplyBatch([]*raft.Log{cmdLog(1, put("a", "1"))})
+	if f.AppliedIndex() != 1 {
+		t.Fatalf("applied %d, want 1", f.AppliedIndex())
+	}
+	f.DB().Close() // the store fails from here on
+	resp := f.ApplyBatch([]*raft.Log{cmdLog(2, put("b", "2")), cmdLog(3, put("c", "3"))})
+	for i, r := range resp {
+		if _, ok := r.(error); !ok {
+			t.Fatalf("response %d = %v, want an error", i, r)
+		}
+	}
+	f.ApplyBatch([]*raft.Log{cmdLog(4, put("d", "4"))})
+	if f.AppliedIndex() != 1 || f.Failed() == nil || len(told) != 1 {
+		t.Fatalf("applied %d, failed %v, told %d times; want 1, an error, once", f.AppliedIndex(), f.Failed(), len(told))
+	}
+}

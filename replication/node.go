@@ -178,6 +178,15 @@ func Open(cfg Config) (*Node, error) {
 		cleanup()
 		return nil, fmt.Errorf("open node: %w", err)
 	}
+	failLog := cfg.Logger
+	if failLog == nil {
+		failLog = slog.New(slog.DiscardHandler)
+	}
+	n.fsm.onFail = func(err error) {
+		// Called on Raft's FSM goroutine: shut down from another one.
+		failLog.Error("the store failed to apply committed entries; stopping Raft on this node (restart it to rebuild the store from the log)", "err", err)
+		go func() { _ = n.raft.Shutdown().Error() }()
+	}
 	if n.logs, err = OpenLogStore(filepath.Join(raftDir, "log"), &LogStoreOptions{Logger: cfg.Logger}); err != nil {
 		cleanup()
 		return nil, fmt.Errorf("open node: %w", err)
@@ -295,9 +304,11 @@ func (n *Node) raftErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, raft.ErrNotLeader):
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		// Both are refusals before anything was appended: safe to retry
+		// (on the next leader).
 		return n.notLeader()
-	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+	case errors.Is(err, raft.ErrLeadershipLost):
 		return ErrLeadershipLost
 	case errors.Is(err, raft.ErrRaftShutdown):
 		return ErrClosed
@@ -429,7 +440,10 @@ func (n *Node) fsmEntryIn(lo, hi uint64) bool {
 	for i := hi; i >= lo && i > 0; i-- {
 		var l raft.Log
 		if err := n.logs.GetLog(i, &l); err != nil {
-			return false // compacted: applied before the snapshot
+			if first, ferr := n.logs.FirstIndex(); errors.Is(err, raft.ErrLogNotFound) && ferr == nil && i < first {
+				return false // compacted: applied before the snapshot
+			}
+			return true // unreadable: assume the FSM must see it, so the read waits
 		}
 		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
 			return true
