@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -25,9 +27,23 @@ var errConnsClosed = errors.New("agent: leader connections closed")
 // configuration as a client: its certificate (identity certs.NodeIdentity)
 // and its CAs. The zero value is ready to use. Safe for concurrent use.
 type leaderConns struct {
-	mu     sync.Mutex                  // guards conns and closed
-	conns  map[string]*grpc.ClientConn // by RPC address
-	closed bool                        // set by close; get refuses after it
+	mu     sync.Mutex             // guards conns and closed
+	conns  map[string]*leaderConn // by RPC address
+	closed bool                   // set by close; get refuses after it
+}
+
+// leaderConn is one cached connection and when it was last handed out.
+type leaderConn struct {
+	cc   *grpc.ClientConn
+	used time.Time
+}
+
+// leaderConnectParams make a connection to a leader that restarted at
+// the same address come back within seconds (gRPC's default backoff grows
+// to two minutes).
+var leaderConnectParams = grpc.ConnectParams{
+	Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+	MinConnectTimeout: time.Second,
 }
 
 // get returns the connection to addr, dialing it (without blocking: gRPC
@@ -39,31 +55,36 @@ func (c *leaderConns) get(addr string, serverTLS *tls.Config) (*grpc.ClientConn,
 	if c.closed {
 		return nil, errConnsClosed
 	}
-	if cc, ok := c.conns[addr]; ok {
-		return cc, nil
+	if lc, ok := c.conns[addr]; ok {
+		lc.used = time.Now()
+		return lc.cc, nil
 	}
 	creds := insecure.NewCredentials()
 	if serverTLS != nil {
 		creds = credentials.NewTLS(clientTLS(serverTLS))
 	}
 	// grpc.NewClient does no I/O, so holding mu here is brief.
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds), grpc.WithConnectParams(leaderConnectParams))
 	if err != nil {
 		return nil, fmt.Errorf("agent: dial leader %s: %w", addr, err)
 	}
 	if c.conns == nil {
-		c.conns = make(map[string]*grpc.ClientConn)
+		c.conns = make(map[string]*leaderConn)
 	}
-	for a, old := range c.conns {
-		if len(c.conns) < maxLeaderConns {
-			break
+	if len(c.conns) >= maxLeaderConns {
+		// Drop the least recently used: it belongs to a node that has
+		// most likely not been the leader for a while. Calls still in
+		// flight on it fail with CANCELED.
+		var oldest string
+		for a, lc := range c.conns {
+			if oldest == "" || lc.used.Before(c.conns[oldest].used) {
+				oldest = a
+			}
 		}
-		// Calls in flight on it fail with CANCELED; it belongs to a node
-		// that is most likely no longer the leader.
-		_ = old.Close()
-		delete(c.conns, a)
+		_ = c.conns[oldest].cc.Close()
+		delete(c.conns, oldest)
 	}
-	c.conns[addr] = cc
+	c.conns[addr] = &leaderConn{cc: cc, used: time.Now()}
 	return cc, nil
 }
 
@@ -74,8 +95,8 @@ func (c *leaderConns) close() error {
 	defer c.mu.Unlock()
 	c.closed = true
 	var errs []error
-	for a, cc := range c.conns {
-		if err := cc.Close(); err != nil {
+	for a, lc := range c.conns {
+		if err := lc.cc.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("agent: close connection to %s: %w", a, err))
 		}
 	}

@@ -182,8 +182,10 @@ const (
 	// produceBatchRecords caps the records of one ProduceBatch.
 	produceBatchRecords = 4096
 	// produceBatchBytes caps the value bytes of one ProduceBatch (one
-	// request may exceed it alone).
-	produceBatchBytes = 4 << 20
+	// request may exceed it alone). With the framing of up to
+	// produceBatchRecords values it stays under the smallest message
+	// limit (4 MiB), so a follower can forward the batch as one message.
+	produceBatchBytes = 3 << 20
 	// produceQueue is how many received requests may wait to be appended.
 	produceQueue = 256
 )
@@ -233,18 +235,25 @@ func (s *Server) produce(ctx context.Context, in <-chan received, send func(*cas
 	var (
 		values [][]byte // of the requests gathered, in order
 		counts []int    // values per gathered request
+		// carry is a request taken while gathering that would have made
+		// the batch too big: it starts the next one.
+		carry *received
 	)
 	for {
 		// Block for the first request, then gather what else is waiting.
 		// A closing server takes no more requests; what it acknowledged
 		// stays written.
 		var r received
-		select {
-		case r = <-in:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-s.done:
-			return engine.ErrClosed
+		if carry != nil {
+			r, carry = *carry, nil
+		} else {
+			select {
+			case r = <-in:
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-s.done:
+				return engine.ErrClosed
+			}
 		}
 		values, counts = values[:0], counts[:0]
 		size := 0
@@ -259,11 +268,20 @@ func (s *Server) produce(ctx context.Context, in <-chan received, send func(*cas
 				stopErr = err
 				break
 			}
+			n := 0
+			for _, v := range r.values {
+				n += len(v)
+			}
+			if len(values) > 0 && size+n > produceBatchBytes {
+				// A batch is never bigger than one message unless a
+				// single request is: a follower forwards it to the
+				// leader as one message, which must fit the limit.
+				carry = &r
+				break
+			}
 			values = append(values, r.values...)
 			counts = append(counts, len(r.values))
-			for _, v := range r.values {
-				size += len(v)
-			}
+			size += n
 			if len(values) >= produceBatchRecords || size >= produceBatchBytes {
 				break
 			}
