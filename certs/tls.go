@@ -12,11 +12,7 @@ import (
 // prefers 1.3), and on every connection a client certificate signed by a
 // CA in caFile, required and verified. The files are read once, now.
 func ServerTLSConfig(certFile, keyFile, caFile string) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("server certificate %s and key %s: %w", certFile, keyFile, err)
-	}
-	pool, err := loadPool(caFile)
+	cert, pool, err := loadFiles("server", certFile, keyFile, caFile)
 	if err != nil {
 		return nil, err
 	}
@@ -34,11 +30,7 @@ func ServerTLSConfig(certFile, keyFile, caFile string) (*tls.Config, error) {
 // verified (gRPC sets the name from the address dialed unless serverName
 // overrides it). The files are read once, now.
 func ClientTLSConfig(certFile, keyFile, caFile, serverName string) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("client certificate %s and key %s: %w", certFile, keyFile, err)
-	}
-	pool, err := loadPool(caFile)
+	cert, pool, err := loadFiles("client", certFile, keyFile, caFile)
 	if err != nil {
 		return nil, err
 	}
@@ -48,6 +40,20 @@ func ClientTLSConfig(certFile, keyFile, caFile, serverName string) (*tls.Config,
 		RootCAs:      pool,
 		ServerName:   serverName,
 	}, nil
+}
+
+// loadFiles reads a certificate with its key (role names it in errors)
+// and the CA certificates to trust.
+func loadFiles(role, certFile, keyFile, caFile string) (tls.Certificate, *x509.CertPool, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("%s certificate %s and key %s: %w", role, certFile, keyFile, err)
+	}
+	pool, err := loadPool(caFile)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	return cert, pool, nil
 }
 
 // loadPool reads the PEM certificates in caFile into a pool.
