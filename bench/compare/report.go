@@ -344,39 +344,35 @@ func fmtRatio(x float64) string {
 // fmtBytes writes a byte count in decimal units with three significant
 // digits.
 func fmtBytes(n float64) string {
-	unit, div := "B", 1.0
 	switch {
 	case n >= 1e9:
-		unit, div = "GB", 1e9
+		return threeDigits(n/1e9, "GB", false)
 	case n >= 1e6:
-		unit, div = "MB", 1e6
+		return threeDigits(n/1e6, "MB", false)
 	case n >= 1e3:
-		unit, div = "kB", 1e3
+		return threeDigits(n/1e3, "kB", false)
 	}
-	v := n / div
-	switch {
-	case v >= 100 || unit == "B":
-		return fmt.Sprintf("%.0f %s", v, unit)
-	case v >= 10:
-		return fmt.Sprintf("%.1f %s", v, unit)
-	}
-	return fmt.Sprintf("%.2f %s", v, unit)
+	return threeDigits(n, "B", true)
 }
 
 // fmtDur writes nanoseconds with three significant digits.
 func fmtDur(ns float64) string {
-	unit, div := "ns", 1.0
 	switch {
 	case ns >= 1e9:
-		unit, div = "s", 1e9
+		return threeDigits(ns/1e9, "s", false)
 	case ns >= 1e6:
-		unit, div = "ms", 1e6
+		return threeDigits(ns/1e6, "ms", false)
 	case ns >= 1e3:
-		unit, div = "µs", 1e3
+		return threeDigits(ns/1e3, "µs", false)
 	}
-	v := ns / div
+	return threeDigits(ns, "ns", true)
+}
+
+// threeDigits writes v in unit with three significant digits; a base unit
+// (whole) has no fractions.
+func threeDigits(v float64, unit string, whole bool) string {
 	switch {
-	case v >= 100 || unit == "ns":
+	case v >= 100 || whole:
 		return fmt.Sprintf("%.0f %s", v, unit)
 	case v >= 10:
 		return fmt.Sprintf("%.1f %s", v, unit)
