@@ -33,9 +33,16 @@ func rawConn(t *testing.T, addr string) *grpc.ClientConn {
 
 // followers returns the live agents other than the leader.
 func (c *testCluster) followers(leader *Agent) []*Agent {
+	c.t.Helper()
 	var out []*Agent
 	for _, a := range c.agents {
 		if a != nil && a != leader {
+			// A follower learns the leader from its first heartbeat after
+			// the election, which may come a moment after the leader knows.
+			waitFor(c.t, 10*time.Second, a.ID()+" to know the leader", func() bool {
+				addr, _ := a.Node().Leader()
+				return addr == leader.Addr()
+			})
 			out = append(out, a)
 		}
 	}
