@@ -79,6 +79,7 @@ func (a *app) addClientCommands(root *cobra.Command) {
 		a.newClientScanCmd(cc),
 		a.newClientProduceCmd(cc), a.newClientConsumeCmd(cc),
 		a.newClientStatusCmd(cc), a.newClientCompactCmd(cc), a.newClientSnapshotCmd(cc),
+		a.newBenchCmd(cc),
 	}
 	for _, cmd := range cmds {
 		cmd.GroupID = clientGroup

@@ -13,6 +13,7 @@
 //	caskade status
 //	caskade compact
 //	caskade snapshot save FILE
+//	caskade bench put|get|mixed|produce|consume (--total N | --duration D) [--clients N] [--chart FILE]
 //
 // They share --endpoints (host:port,...; default 127.0.0.1:7070),
 // --timeout (per request) and -o/--output (text or json), also read from

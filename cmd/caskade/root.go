@@ -70,7 +70,7 @@ commit log: every write gets an offset, the latest record of a key is its
 value, and the log can be consumed in order like a Kafka partition.
 
 "caskade serve" runs a server; the client commands (put, get, del, scan,
-cas, produce, consume, status, compact, snapshot) talk to it at --endpoints
+cas, produce, consume, status, compact, snapshot, bench) talk to it at --endpoints
 (default 127.0.0.1:7070, or $CASKADE_ENDPOINTS), with -o json for scripts.
 "caskade local ..." works on a store in a local directory, without a
 server. "caskade certs init" makes the certificates of mutual TLS; client
