@@ -106,6 +106,9 @@ func Open(dir string, opts *Options) (*DB, error) {
 		SegmentBytes: o.SegmentBytes,
 		Hints:        true,
 		Logger:       o.Logger,
+		OnSync:       o.OnSync,
+		// A store that syncs every write gets fsyncs that flush data only.
+		ZeroFill: o.Sync == SyncAlways,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dir, err)

@@ -84,6 +84,12 @@ type Options struct {
 	// Clock gives the time of writes and expiry checks; nil means
 	// time.Now. A test seam.
 	Clock func() time.Time
+	// OnSync, when set, is called after each fsync of the log that made
+	// new records durable (each one Stats.Syncs counts), with how long it
+	// took. It runs on the writer that leads the group commit (or the
+	// interval syncer) while others wait for that fsync, so it must be
+	// quick: observe a histogram and return. nil costs a comparison.
+	OnSync func(time.Duration)
 
 	// TombstoneRetention is how long a delete's tombstone stays in the
 	// log (for consumers to see it) before compaction may drop it; 0

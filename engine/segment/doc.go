@@ -57,7 +57,10 @@
 // through a shared memory map: an append is a copy into memory and the
 // data is in the page cache at once, so a crash of the process loses
 // nothing. Sync (fdatasync) makes it durable against a crash of the
-// machine. When the active segment fills up, a new one starts at once and
+// machine. A log synced after nearly every append (Options.ZeroFill: the
+// Raft log, a store with Sync=always) writes with pwrite instead, into
+// blocks a background goroutine zeroed ahead of it, so that its fdatasyncs
+// flush data without a journal commit (zerofill.go). When the active segment fills up, a new one starts at once and
 // a background goroutine finishes the old one: cut the files to their
 // contents, fsync them, write the hint file, fsync the directory.
 //
@@ -86,7 +89,8 @@
 // the outputs renamed into place. Open finishes a merge whose marker it
 // finds and removes the temporaries of one that never committed, so a
 // crash leaves the old segments or the new ones, never a mix. A snapshot
-// (snapshot.go) is a tar of the segment files as of one moment.
+// (snapshot.go) is a tar of the segment files as of one moment, ending
+// with a manifest of their sizes and xxhash64s (snapshot_manifest.go).
 //
 // # Concurrency
 //

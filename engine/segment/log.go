@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Options configure a Log. The zero value is usable.
@@ -30,6 +31,20 @@ type Options struct {
 	InitialOffset uint64
 	// Logger receives background errors (sealing); nil discards them.
 	Logger *slog.Logger
+	// OnSync, when set, is called after each Sync that flushed the active
+	// segment (each one Syncs counts) with the time that Sync spent
+	// writing back: sealed segments, the active one and the directory. It
+	// runs on the syncing goroutine, which holds syncMu, so it must be
+	// quick (observe a histogram); nil costs one comparison per Sync.
+	OnSync func(time.Duration)
+	// ZeroFill is for logs that Sync after (nearly) every append. Appends
+	// are written with pwrite instead of through the mapping, and zeros
+	// are written ahead of them in the background, so that each Sync
+	// flushes data into blocks already written instead of also committing
+	// the filesystem's journal (zerofill.go): about four times cheaper on
+	// ext4. It costs a system call per Append and doubles the bytes
+	// written to the active segment's file.
+	ZeroFill bool
 }
 
 const (
@@ -93,6 +108,7 @@ type Log struct {
 		unsynced   []*Segment // sealed since the last Sync; may hold unsynced data
 		dirDirty   bool       // a file was created or removed since the last Sync
 		closed     bool
+		buf        []byte // Append's encoding buffer, reused
 		// broken is set when a truncation failed halfway: memory and
 		// files may disagree, so appends and truncations are refused
 		// until the log is reopened (Open repairs from the files).
@@ -169,6 +185,7 @@ func open(dir string, o Options, lock *os.File) (*Log, error) {
 		oo := openOptions{id: l.mu.nextID, last: last, preallocated: o.SegmentBytes}
 		if last {
 			oo.capacity = o.SegmentBytes
+			oo.zeroFill = o.ZeroFill
 		}
 		s, err := openSegment(dir, base, oo)
 		if err != nil {
@@ -248,7 +265,7 @@ func (l *Log) resumeTorn(s *Segment, later []uint64) (*Segment, error) {
 	if err := syncDir(l.dir); err != nil {
 		return nil, err
 	}
-	ns, err := openSegment(l.dir, s.base, openOptions{id: l.mu.nextID, capacity: l.opts.SegmentBytes, last: true})
+	ns, err := openSegment(l.dir, s.base, openOptions{id: l.mu.nextID, capacity: l.opts.SegmentBytes, last: true, zeroFill: l.opts.ZeroFill})
 	if err != nil {
 		return nil, fmt.Errorf("open segment %d: %w", s.base, err)
 	}
@@ -320,7 +337,7 @@ func (l *Log) createLocked(base uint64, capacity int64) (*Segment, error) {
 			return nil, err
 		}
 	}
-	s, err := openSegment(l.dir, base, openOptions{id: l.mu.nextID, capacity: capacity, last: true})
+	s, err := openSegment(l.dir, base, openOptions{id: l.mu.nextID, capacity: capacity, last: true, zeroFill: l.opts.ZeroFill})
 	if err != nil {
 		return nil, err
 	}
@@ -380,9 +397,37 @@ func (l *Log) Append(recs []Record, locs []Loc) error {
 		}
 		next++
 	}
+	// The records bound for one segment are encoded into the mapping, or
+	// with ZeroFill into l.mu.buf and written with one pwrite; then they
+	// are published together.
 	s := l.mu.active
 	n, pos := s.idx.Len(), s.size.Load()
 	next = l.next.Load()
+	var (
+		buf     = l.mu.buf[:0]
+		at      = pos           // where buf goes in s
+		last    = s.last.Load() // offset of the last record in s, buf included
+		keyless int64           // bytes of keyless records in buf
+		first   int             // index in recs of buf's first record
+		pubNext = l.next.Load() // next offset after the published records
+	)
+	flush := func() error {
+		if len(buf) > 0 && s.zf != nil {
+			if err := s.writeAt(buf, at); err != nil {
+				return s.corrupt("append", at, err)
+			}
+		}
+		s.keyless.Add(keyless)
+		s.publish(n, pos, last)
+		return nil
+	}
+	failFlush := func(err error) error {
+		if locs != nil {
+			clear(locs[first:])
+		}
+		l.next.Store(pubNext)
+		return err
+	}
 	for i := range recs {
 		r := &recs[i]
 		if r.Offset == 0 {
@@ -390,26 +435,50 @@ func (l *Log) Append(recs []Record, locs []Loc) error {
 		}
 		size := int64(r.Size())
 		if pos+size > int64(len(s.data)) {
-			s.publish(n, pos, s.last.Load())
+			if err := flush(); err != nil {
+				return failFlush(err)
+			}
 			var err error
 			if s, err = l.rollLocked(r.Offset, size); err != nil {
 				l.next.Store(next)
 				return err
 			}
-			n, pos = 0, 0
+			n, pos, at, last, keyless, first, pubNext = 0, 0, 0, 0, 0, i, next
+			buf = buf[:0]
 		}
-		w := s.appendRecord(n, pos, r)
+		dst := s.data[pos:]
+		if s.zf != nil {
+			buf = slices.Grow(buf, int(size))
+			buf = buf[:len(buf)+int(size)]
+			dst = buf[len(buf)-int(size):]
+		}
+		w := s.appendRecord(dst, n, pos, r)
+		if len(r.Key) == 0 {
+			keyless += w
+		}
 		if locs != nil {
 			locs[i] = Loc{Seg: s.id, Pos: uint32(pos), Size: uint32(w)}
 		}
 		n++
 		pos += w
+		last = r.Offset
 		next = r.Offset + 1
-		s.publish(n, pos, r.Offset)
+	}
+	if err := flush(); err != nil {
+		return failFlush(err)
 	}
 	l.next.Store(next)
+	// Keep a modest buffer for the next append; let a huge one go.
+	if cap(buf) <= maxAppendBuf {
+		l.mu.buf = buf[:0]
+	} else {
+		l.mu.buf = nil
+	}
 	return nil
 }
+
+// maxAppendBuf is the largest append buffer a Log keeps between appends.
+const maxAppendBuf = 1 << 20
 
 // rollLocked seals the active segment and starts a new one at base, big
 // enough for a first record of minBytes. An empty active segment is
@@ -422,7 +491,10 @@ func (l *Log) rollLocked(base uint64, minBytes int64) (*Segment, error) {
 	if old.Size() == 0 {
 		// Too small even for one record: reopen the same (empty) files
 		// bigger. Nothing is removed, so a failure leaves old as it was.
-		s, err = openSegment(l.dir, old.base, openOptions{id: l.mu.nextID, capacity: capacity, last: true})
+		// Its zero-filler must not write into the files the new segment
+		// appends to.
+		old.haltZeroFill()
+		s, err = openSegment(l.dir, old.base, openOptions{id: l.mu.nextID, capacity: capacity, last: true, zeroFill: l.opts.ZeroFill})
 		if err == nil {
 			l.mu.nextID++
 			old.retired.Store(true)
@@ -547,6 +619,10 @@ func (l *Log) WaitSealed(ctx context.Context) error {
 func (l *Log) Sync() (uint64, error) {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
+	var start time.Time
+	if l.opts.OnSync != nil {
+		start = time.Now()
+	}
 	l.mu.Lock()
 	if l.mu.closed {
 		l.mu.Unlock()
@@ -580,6 +656,7 @@ func (l *Log) Sync() (uint64, error) {
 		}
 	}
 	pending = nil
+	flushed := false
 	if active.synced < size && active.Acquire() {
 		err := active.syncData()
 		active.Release()
@@ -588,11 +665,15 @@ func (l *Log) Sync() (uint64, error) {
 		}
 		active.synced = size
 		l.syncs.Add(1)
+		flushed = true
 	}
 	if dirDirty {
 		if err := syncDir(l.dir); err != nil {
 			return fail(err)
 		}
+	}
+	if flushed && l.opts.OnSync != nil {
+		l.opts.OnSync(time.Since(start))
 	}
 	return upto, nil
 }
@@ -911,7 +992,8 @@ func (l *Log) truncateTailLocked(offset uint64) error {
 		if err := os.Remove(s.Path(HintExt)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
-		ns, err := openSegment(l.dir, s.base, openOptions{id: l.mu.nextID, capacity: l.opts.SegmentBytes, last: true})
+		s.haltZeroFill()
+		ns, err := openSegment(l.dir, s.base, openOptions{id: l.mu.nextID, capacity: l.opts.SegmentBytes, last: true, zeroFill: l.opts.ZeroFill})
 		if err != nil {
 			return fmt.Errorf("reopen segment %d after truncation: %w", s.base, err)
 		}

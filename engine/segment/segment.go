@@ -30,10 +30,12 @@ func Path(dir string, base uint64, ext string) string {
 
 // Segment is one .log file with its .idx (and, once sealed, .hint).
 //
-// Records are written through a shared, writable memory map of the .log
-// (preallocated to the segment's capacity), so an append is a copy into
-// memory and a read is a copy out of it: no system call on either path.
-// The kernel writes the pages back; Sync makes them durable.
+// The .log is preallocated to the segment's capacity and mapped shared,
+// so an append is a copy into memory and a read is a copy out of it: no
+// system call on either path. The kernel writes the pages back; Sync makes
+// them durable. With Options.ZeroFill an append writes with one pwrite
+// instead, and a background goroutine writes zeros ahead of the appends
+// (zerofill.go).
 //
 // Concurrency: one appender at a time (the Log serializes appends under
 // Log.mu); any number of readers, lock-free, over the records published by
@@ -47,6 +49,7 @@ type Segment struct {
 	f    *os.File    // the .log
 	data gommap.MMap // mapping of the .log; len(data) is the capacity
 	idx  *index
+	zf   *zeroFill // the zero-filler of an active segment; nil when off
 
 	// size is the number of bytes of whole, published records.
 	// Invariant: size <= len(data); records live in data[0:size].
@@ -162,6 +165,7 @@ func (s *Segment) Release() {
 }
 
 func (s *Segment) closeFiles() {
+	s.haltZeroFill()
 	s.fileMu.Lock()
 	defer s.fileMu.Unlock()
 	if s.data != nil {
@@ -297,15 +301,13 @@ func (s *Segment) find(off uint64) int64 { return s.idx.LowerBound(off) }
 // room returns how many bytes an append may still use.
 func (s *Segment) room() int64 { return int64(len(s.data)) - s.size.Load() }
 
-// appendRecord encodes r into the mapping at position pos and writes its
-// index entry i, without publishing either. Caller holds Log.mu and
-// checked room.
-func (s *Segment) appendRecord(i, pos int64, r *Record) int64 {
-	n := int64(Encode(s.data[pos:], r))
+// appendRecord encodes r into dst (the mapping at position pos, or a
+// buffer the caller writes there with writeAt) and writes its index entry
+// i, without publishing either (nor counting keyless bytes). It returns
+// the record's size. Caller holds Log.mu and checked room.
+func (s *Segment) appendRecord(dst []byte, i, pos int64, r *Record) int64 {
+	n := int64(Encode(dst, r))
 	s.idx.write(i, r.Offset, pos)
-	if len(r.Key) == 0 {
-		s.keyless.Add(n)
-	}
 	return n
 }
 
@@ -334,6 +336,7 @@ func (s *Segment) finishSeal(hints bool) error {
 	if s.retired.Load() || s.data == nil {
 		return nil
 	}
+	s.haltZeroFill()
 	size := s.size.Load()
 	if err := s.f.Truncate(size); err != nil {
 		return s.corrupt("truncate", size, err)
@@ -458,6 +461,8 @@ type openOptions struct {
 	// preallocated is the size an older segment's file still has if its
 	// seal never cut it to its contents (the log's SegmentBytes).
 	preallocated int64
+	// zeroFill starts a zero-filler on an active segment (Options.ZeroFill).
+	zeroFill bool
 }
 
 // openSegment opens (creating if absent) the segment with base offset base.
@@ -535,6 +540,8 @@ func openSegment(dir string, base uint64, o openOptions) (*Segment, error) {
 	s.refs.Store(1)
 	if o.capacity == 0 {
 		s.sealed.Store(true)
+	} else if o.zeroFill {
+		s.startZeroFill()
 	}
 	ok = true
 	return s, nil
