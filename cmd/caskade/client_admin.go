@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -120,88 +117,4 @@ store this may take longer than the default --timeout.`,
 			})
 		}),
 	}
-}
-
-// jsonSnapshot is what snapshot save -o json prints.
-type jsonSnapshot struct {
-	File  string `json:"file"`
-	Bytes int64  `json:"bytes"`
-}
-
-func (a *app) newClientSnapshotCmd(cc *clientConfig) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "snapshot",
-		Short: "Back up the server's store",
-		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
-	}
-	save := &cobra.Command{
-		Use:   "save FILE",
-		Short: "Save a consistent image of the store to FILE (a tar archive)",
-		Long: `Save a consistent point-in-time image of the server's store to FILE, a tar
-archive of its segment files. The archive is written to a temporary file
-beside FILE, synced, and renamed to FILE only when complete, so FILE is
-never left half-written. --timeout does not bound the download.`,
-		Args: argsNamed("FILE"),
-		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			file := args[0]
-			if file == "" {
-				return usageErrorf("argument FILE is empty")
-			}
-			if fi, err := os.Stat(file); err == nil && fi.IsDir() {
-				return usageErrorf("argument FILE: %s is a directory", file)
-			}
-			return a.withClient(cmd.Context(), cc, func(c *client.Client) error {
-				n, err := saveSnapshot(cmd.Context(), c, file)
-				if err != nil {
-					return err
-				}
-				if cc.output.json {
-					return writeJSON(a.stdout, jsonSnapshot{File: file, Bytes: n})
-				}
-				_, err = fmt.Fprintf(a.stdout, "saved %s (%s)\n", file, humanBytes(n))
-				return err
-			})
-		}),
-	}
-	cmd.AddCommand(save)
-	return cmd
-}
-
-// saveSnapshot downloads a snapshot into a temporary file beside file and
-// renames it to file once complete and synced.
-func saveSnapshot(ctx context.Context, c *client.Client, file string) (n int64, err error) {
-	dir := filepath.Dir(file)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(file)+".tmp-*")
-	if err != nil {
-		return 0, failuref("snapshot: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	n, err = c.Snapshot(ctx, tmp)
-	if err != nil {
-		return n, err
-	}
-	if err := tmp.Sync(); err != nil {
-		return n, failuref("snapshot: sync %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return n, failuref("snapshot: close %s: %w", tmp.Name(), err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return n, failuref("snapshot: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), file); err != nil {
-		return n, failuref("snapshot: %w", err)
-	}
-	// Make the rename durable too.
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return n, nil
 }

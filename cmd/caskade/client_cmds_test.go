@@ -9,14 +9,11 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/caskade/caskade/engine"
 	"github.com/caskade/caskade/internal/rpctest"
-	"github.com/caskade/caskade/rpc"
 )
 
 // serverEnv starts a test server and returns the environment that points
@@ -360,45 +357,6 @@ func TestClientCmds_ConsumeFollow(t *testing.T) {
 	// With --limit it ends by itself.
 	runCLI(t, env, "", "consume", "--follow", "--from", "2", "--limit", "2").want(t, 0, "2\tmessage\t\tb\n3\tmessage\t\tc\n", "")
 }
-
-func TestClientCmds_Snapshot(t *testing.T) {
-	t.Parallel()
-	_, env := serverEnv(t, &rpctest.Options{Wrap: func(db *engine.DB) rpc.Store { return fakeBackup{db} }})
-	dir := t.TempDir()
-	file := filepath.Join(dir, "backup.tar")
-	runCLI(t, env, "", "snapshot", "save", file).want(t, 0, "saved "+file+" (11 B)\n", "")
-	if b, err := os.ReadFile(file); err != nil || string(b) != "fake backup" {
-		t.Fatalf("snapshot file: %q, %v", b, err)
-	}
-	var js jsonSnapshot
-	decode(t, runCLI(t, env, "", "snapshot", "save", file, "-o", "json"), &js)
-	if js.File != file || js.Bytes != 11 {
-		t.Fatalf("snapshot save -o json: %+v", js)
-	}
-	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
-		t.Fatalf("files left beside the snapshot: %v", ents)
-	}
-
-	// A server that cannot make one: exit 3, no file, no temporary left.
-	_, env = serverEnv(t, &rpctest.Options{Wrap: func(db *engine.DB) rpc.Store { return noMaintenance{db} }})
-	other := filepath.Join(dir, "other.tar")
-	runCLI(t, env, "", "snapshot", "save", other).want(t, exitFailure, "", "caskade: snapshot: not implemented: ")
-	runCLI(t, env, "", "compact").want(t, exitFailure, "", "caskade: compact: not implemented: ")
-	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
-		t.Fatalf("files left after a failed snapshot: %v", ents)
-	}
-}
-
-// fakeBackup serves a DB whose Backup writes "fake backup".
-type fakeBackup struct{ *engine.DB }
-
-func (fakeBackup) Backup(_ context.Context, w io.Writer) (int64, error) {
-	n, err := io.WriteString(w, "fake backup")
-	return int64(n), err
-}
-
-// noMaintenance hides Compact and Backup.
-type noMaintenance struct{ rpc.Store }
 
 // syncBuffer is a bytes.Buffer safe for one writer and one reader.
 type syncBuffer struct {

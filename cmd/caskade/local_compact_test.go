@@ -47,11 +47,11 @@ func TestRun_LocalRestore(t *testing.T) {
 	snap := filepath.Join(t.TempDir(), "snap.tar")
 	writeBackup(t, dir, snap)
 	restored := filepath.Join(t.TempDir(), "restored")
-	runCLI(t, env, "", "local", "--data-dir", restored, "restore", snap).want(t, 0, "restored "+snap+" into "+restored+"\n", "")
+	runCLI(t, env, "", "local", "--data-dir", restored, "restore", snap).want(t, 0, "restored "+snap+" into "+restored+": earliest offset 1, next offset 2, 1 key, 2 files\n", "")
 	runCLI(t, env, "", "local", "--data-dir", restored, "get", "k").want(t, 0, "v", "")
 	// Not over an existing store; not from garbage.
-	runCLI(t, env, "", "local", "--data-dir", restored, "restore", snap).want(t, exitFailure, "", "not empty")
-	runCLI(t, env, "garbage", "local", "--data-dir", filepath.Join(t.TempDir(), "x"), "restore", "-").want(t, exitFailure, "", "restore")
+	runCLI(t, env, "", "local", "--data-dir", restored, "restore", snap).want(t, exitUsage, "", "not empty")
+	runCLI(t, env, "garbage", "local", "--data-dir", filepath.Join(t.TempDir(), "x"), "restore", "-").want(t, exitFailure, "", "- is not a valid snapshot")
 	runCLI(t, env, "", "local", "--data-dir", filepath.Join(t.TempDir(), "y"), "restore", "/nonexistent").want(t, exitUsage, "", "nonexistent")
 }
 
