@@ -112,6 +112,10 @@ type Options struct {
 	// needs TLS with client certificates: without, every call is refused
 	// as unauthenticated). nil allows every call: the plaintext mode.
 	Authorizer *Authorizer
+	// Metrics, when set, makes ServerOptions count every call in it
+	// (first in the interceptor chain, so calls the Authorizer refuses
+	// count too, with their codes). nil counts nothing.
+	Metrics *Metrics
 }
 
 func (o Options) withDefaults() Options {
@@ -145,12 +149,19 @@ func (o Options) maxMessageBytes() int {
 // connection after KeepaliveInterval of silence, drops it when the ping
 // is not answered within KeepaliveTimeout, accepts client pings every
 // KeepaliveMinTime or less often, with or without calls), interceptors that log each call at debug level and, with
-// Options.Authorizer, authorize it; and TLS with Options.TLS.
+// Options.Authorizer, authorize it; with Options.Metrics, one that counts
+// it; and TLS with Options.TLS.
 func ServerOptions(o Options) []grpc.ServerOption {
 	o = o.withDefaults()
 	maxMsg := o.maxMessageBytes()
-	unary := []grpc.UnaryServerInterceptor{unaryLogger(o.Logger)}
-	stream := []grpc.StreamServerInterceptor{streamLogger(o.Logger)}
+	var unary []grpc.UnaryServerInterceptor
+	var stream []grpc.StreamServerInterceptor
+	if o.Metrics != nil {
+		unary = append(unary, o.Metrics.unary())
+		stream = append(stream, o.Metrics.stream())
+	}
+	unary = append(unary, unaryLogger(o.Logger))
+	stream = append(stream, streamLogger(o.Logger))
 	if o.Authorizer != nil {
 		// After the logger, so refused calls are logged too.
 		unary = append(unary, authUnary(o.Authorizer, o.Logger))

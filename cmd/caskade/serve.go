@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 
+	"github.com/caskade/caskade/metrics"
 	"github.com/caskade/caskade/rpc"
 )
 
@@ -36,6 +37,7 @@ type serveConfig struct {
 	shutdownTimeout time.Duration
 	config          string // the config file; "" for none
 	cluster         clusterFlags
+	metricsAddr     string // "" serves no metrics
 }
 
 func (a *app) newServeCmd() *cobra.Command {
@@ -84,6 +86,17 @@ rebuilt from them at every start); a directory written by a single node
 flags the nodes speak mutual TLS to each other with the same certificate.
 --gossip-key (base64 of 16, 24 or 32 bytes) encrypts the gossip.
 
+With --metrics-addr HOST:PORT (port 0 picks one) it also serves plain
+HTTP there, on a listener of its own, and prints "metrics on ADDRESS":
+/metrics (Prometheus: gRPC calls by method and code with latencies, the
+store's keys, bytes, segments, compactions and fsync latency, and in a
+cluster Raft's state, indexes and timings and Serf's members; all named
+caskade_*), /livez (200 while the process serves) and /readyz (200 once
+the node should get traffic: a single node while it serves, a cluster
+node once it knows a leader and has applied what it knows committed;
+else 503 with the reason). It holds no keys or values and needs no
+certificate, so keep it off untrusted networks.
+
 SIGTERM or SIGINT shuts the server down gracefully: it stops accepting
 calls, ends following streams, waits up to --shutdown-timeout for calls in
 flight, and closes the store (which syncs it), so no acknowledged write is
@@ -104,6 +117,7 @@ lost.`,
 	f.Var(&c.logFormat, "log-format", "log format: text or json")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a shutdown waits for calls in flight before cutting them off")
 	f.StringVar(&c.config, "config", "", "config file (YAML, or TOML if it ends in .toml) setting flags by name")
+	f.StringVar(&c.metricsAddr, "metrics-addr", "", "address to serve HTTP /metrics, /livez and /readyz on (host:port; port 0 picks a free one); empty: off")
 	annotateEnv(f)
 	cmd.RunE = runE(func(cmd *cobra.Command, _ []string) error {
 		eff, err := resolveServeFlags(f, a.lookupEnv, &c.config)
@@ -191,6 +205,9 @@ func (c *serveConfig) validate() error {
 	if c.shutdownTimeout <= 0 {
 		return usageErrorf("--shutdown-timeout %v: must be positive", c.shutdownTimeout)
 	}
+	if err := validateMetricsAddr(c.metricsAddr); err != nil {
+		return err
+	}
 	if err := c.tls.validate(c.insecure); err != nil {
 		return err
 	}
@@ -222,6 +239,22 @@ func (a *app) serve(ctx context.Context, c *serveConfig, settings map[string]any
 		return err
 	}
 	opts := c.store.options(logger)
+	var rd readiness
+	var eng *metrics.Engine     // nil without --metrics-addr
+	var rpcMetrics *rpc.Metrics // nil without --metrics-addr
+	if c.metricsAddr != "" {
+		// Before the store opens, which may take a while: meanwhile
+		// /livez answers and /readyz says "starting".
+		eng, rpcMetrics = metrics.NewEngine(), rpc.NewMetrics()
+		opts.OnSync = eng.ObserveSync
+		reg := metrics.NewRegistry(version())
+		reg.MustRegister(eng, rpcMetrics)
+		stopMetrics, err := a.startMetrics(c, logger, reg, rd.check)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 	s, err := openStoreIn(c.store.dataDir, true, opts)
 	if err != nil {
 		return err
@@ -234,6 +267,9 @@ func (a *app) serve(ctx context.Context, c *serveConfig, settings map[string]any
 			logger.Info("store closed", "data_dir", c.store.dataDir)
 		}
 	}()
+	if eng != nil {
+		eng.Attach(s.DB.Stats)
+	}
 	lis, err := net.Listen("tcp", c.listen)
 	if err != nil {
 		return failuref("--listen %s: %w", c.listen, err)
@@ -252,6 +288,7 @@ func (a *app) serve(ctx context.Context, c *serveConfig, settings map[string]any
 		Logger:       logger,
 		TLS:          tlsConfig,
 		Authorizer:   auth,
+		Metrics:      rpcMetrics,
 	}
 	srv := rpc.NewServer(s.DB, ro)
 	gs := grpc.NewServer(rpc.ServerOptions(ro)...)
@@ -260,6 +297,7 @@ func (a *app) serve(ctx context.Context, c *serveConfig, settings map[string]any
 	defer stopHangups()
 	served := make(chan error, 1)
 	go func() { served <- gs.Serve(lis) }()
+	rd.set(stateServing)
 
 	c.tls.logMode(logger, auth)
 	logger.Info("serving", "addr", addr, "advertise", advertise, "data_dir", c.store.dataDir,
@@ -268,6 +306,7 @@ func (a *app) serve(ctx context.Context, c *serveConfig, settings map[string]any
 
 	select {
 	case <-ctx.Done():
+		rd.set(stateStopping)
 		logger.Info("shutting down", "timeout", c.shutdownTimeout)
 	case err := <-served:
 		// Serve returns before Stop only when accepting failed.
