@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/caskade/caskade/engine"
+	"github.com/caskade/caskade/internal/failpoint"
 	"github.com/caskade/caskade/replication"
 	"github.com/caskade/caskade/rpc"
 )
@@ -26,6 +28,9 @@ type Store struct {
 	opts StoreOptions // immutable after NewStoreWithOptions
 	// conns reach the leader for forwarded writes and ReadIndex calls.
 	conns leaderConns
+	// bugWrites counts the writes the leader received, for the
+	// failpoint.BugDropAckedWrites bug only.
+	bugWrites atomic.Uint64
 }
 
 var (
@@ -112,6 +117,9 @@ func (s *Store) one(op engine.Op) (uint64, error) {
 
 // Put stores value under key through Raft; a follower forwards it.
 func (s *Store) Put(key, value []byte) (uint64, error) {
+	if failpoint.Bug(failpoint.BugDropAckedWrites) && s.dropWrite() {
+		return s.node.DB().NextOffset(), nil // acknowledged, never proposed
+	}
 	off, err := s.one(engine.Op{Kind: engine.OpPut, Key: key, Value: value})
 	return s.forwardIf(off, err, putForward(key, value, time.Time{}))
 }
@@ -139,6 +147,9 @@ func (s *Store) CompareAndSwap(key []byte, expected uint64, value []byte) (uint6
 
 // Produce appends a keyless record through Raft; a follower forwards it.
 func (s *Store) Produce(value []byte) (uint64, error) {
+	if failpoint.Bug(failpoint.BugDropAckedWrites) && s.dropWrite() {
+		return s.node.DB().NextOffset(), nil // acknowledged, never proposed
+	}
 	off, err := s.one(engine.Op{Kind: engine.OpProduce, Value: value})
 	return s.forwardIf(off, err, produceForward(value))
 }
@@ -170,6 +181,12 @@ func (s *Store) produceBatch(values [][]byte) (uint64, error) {
 		}
 	}
 	return res[0].Offset, nil
+}
+
+// dropWrite is the failpoint.BugDropAckedWrites bug: it reports whether
+// the leader drops this write (every failpoint.DropEvery-th it receives).
+func (s *Store) dropWrite() bool {
+	return s.node.IsLeader() && s.bugWrites.Add(1)%failpoint.DropEvery == 0
 }
 
 // read runs fn on the current store (across a snapshot restore).
@@ -220,6 +237,9 @@ func (s *Store) Stats() engine.Stats { return s.node.DB().Stats() }
 // answers from stale state: the read fails with NOT_LEADER or
 // UNAVAILABLE instead.
 func (s *Store) LinearizableBarrier(ctx context.Context) error {
+	if failpoint.Bug(failpoint.BugStaleReads) {
+		return nil // local state as it is: no ReadIndex, no leadership check
+	}
 	err := s.node.LinearizableBarrier(ctx)
 	var nl *replication.NotLeaderError
 	if !errors.As(err, &nl) || nl.LeaderAddr == "" || nl.LeaderAddr == s.node.Addr() {

@@ -10,11 +10,13 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 
 	"github.com/caskade/caskade/engine"
 	"github.com/caskade/caskade/engine/segment"
+	"github.com/caskade/caskade/internal/failpoint"
 )
 
 // Names inside an FSM's directory.
@@ -61,6 +63,11 @@ type FSM struct {
 	failed atomic.Pointer[error]
 	// onFail, set by the Node before Raft starts, stops the node.
 	onFail func(error)
+
+	// lagRaft is the node's Raft, set once it runs, only under the
+	// failpoint.BugStaleReads bug: ApplyBatch asks it whether this node
+	// follows (see lagBehindLeader).
+	lagRaft atomic.Pointer[raft.Raft]
 }
 
 // Failed returns why the FSM stopped applying, or nil.
@@ -137,6 +144,9 @@ func (f *FSM) Apply(l *raft.Log) any {
 // response of a command is its []engine.Result, or an error when it does
 // not decode or the store failed; other entries get nil.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
+	if failpoint.Bug(failpoint.BugStaleReads) {
+		f.lagBehindLeader(logs)
+	}
 	resp := make([]any, len(logs))
 	db := f.DB()
 	var (
@@ -186,10 +196,24 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		ends = append(ends, len(ops))
 	}
 	flush()
+	failpoint.Hit(failpoint.FSMApply)
 	if n := len(logs); n > 0 && f.failed.Load() == nil {
 		f.setApplied(logs[n-1].Index)
 	}
 	return resp
+}
+
+// lagBehindLeader is the failpoint.BugStaleReads bug: on a follower it
+// waits until failpoint.StaleLag has passed since the leader appended the
+// last of logs, so this replica's store trails the leader's by that much.
+func (f *FSM) lagBehindLeader(logs []*raft.Log) {
+	r := f.lagRaft.Load()
+	if r == nil || len(logs) == 0 || r.State() == raft.Leader {
+		return
+	}
+	if at := logs[len(logs)-1].AppendedAt; !at.IsZero() {
+		time.Sleep(time.Until(at.Add(failpoint.StaleLag)))
+	}
 }
 
 // setApplied records that the entries up to index are applied.
@@ -271,6 +295,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := os.Rename(data, old); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("fsm restore: %w", err)
 	}
+	failpoint.Hit(failpoint.SnapshotRestore)
 	if err := os.Rename(tmp, data); err != nil {
 		return fmt.Errorf("fsm restore: %w", err)
 	}
@@ -325,6 +350,7 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 		_ = sink.Cancel()
 		return fmt.Errorf("persist snapshot: %w", err)
 	}
+	failpoint.Hit(failpoint.SnapshotPersist)
 	if err := sink.Close(); err != nil {
 		return fmt.Errorf("persist snapshot: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/caskade/caskade/engine/segment"
+	"github.com/caskade/caskade/internal/failpoint"
 )
 
 // LogStoreOptions configure a LogStore. The zero value is usable.
@@ -103,6 +104,8 @@ func OpenLogStore(dir string, opts *LogStoreOptions) (*LogStore, error) {
 		SegmentBytes: o.SegmentBytes,
 		Hints:        false, // entries are read by offset, never by key
 		Logger:       o.Logger,
+		// Every StoreLogs syncs: keep those fsyncs to data only.
+		ZeroFill: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open raft log store %s: %w", dir, err)
@@ -323,6 +326,7 @@ func (s *LogStore) StoreLogs(logs []*raft.Log) error {
 	if err != nil {
 		return fmt.Errorf("raft log store %d..%d: append: %w", from, to, err)
 	}
+	failpoint.Hit(failpoint.RaftLogAppend)
 	if _, err := s.log.Sync(); err != nil {
 		return fmt.Errorf("raft log store %d..%d: sync: %w", from, to, err)
 	}

@@ -19,6 +19,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
 	"github.com/caskade/caskade/engine"
+	"github.com/caskade/caskade/internal/failpoint"
 )
 
 // Server is one member of the Raft configuration.
@@ -210,6 +211,14 @@ func Open(cfg Config) (*Node, error) {
 		MaxPool: 3,
 		Timeout: 10 * time.Second,
 		Logger:  hl,
+		// No pipelining: with hashicorp/raft v1.7.3's pipeline, a follower
+		// answering Success=false ends the leader's response decoder while
+		// its sender may still queue one more request, and both block for
+		// good on unbuffered channels: that follower never gets another
+		// entry and Raft's Shutdown hangs (seen in our cluster tests under
+		// load; grafana/pyroscope#5518 describes the same deadlock). With
+		// batching, synchronous AppendEntries lose little (raft#541).
+		MaxRPCsInFlight: 1,
 	})
 	if cfg.Bootstrap {
 		has, err := raft.HasExistingState(n.logs, n.stable, snaps)
@@ -239,6 +248,9 @@ func Open(cfg Config) (*Node, error) {
 	if n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.stable, snaps, n.trans); err != nil {
 		cleanup()
 		return nil, fmt.Errorf("open node: %w", err)
+	}
+	if failpoint.Bug(failpoint.BugStaleReads) {
+		n.fsm.lagRaft.Store(n.raft)
 	}
 	return n, nil
 }

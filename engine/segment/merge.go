@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/cespare/xxhash/v2"
+
+	"github.com/caskade/caskade/internal/failpoint"
 )
 
 // A merge replaces a run of adjacent sealed segments (the inputs) with new
@@ -240,6 +242,7 @@ func (b *Builder) Finish(hook func(MergeStep) error) error {
 	if err := syncDir(b.dir); err != nil {
 		return err
 	}
+	failpoint.Hit(failpoint.CompactionOutputs)
 	return runHook(hook, StepOutputsSynced)
 }
 
@@ -363,6 +366,7 @@ func applyMarker(dir string, m marker) error {
 			if err := os.Remove(Path(dir, base, ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return err
 			}
+			failpoint.Hit(failpoint.CompactionRename)
 		}
 	}
 	for _, base := range m.outputs {
@@ -372,6 +376,7 @@ func applyMarker(dir string, m marker) error {
 			if err := os.Rename(p+mergeExt, p); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return err
 			}
+			failpoint.Hit(failpoint.CompactionRename)
 		}
 	}
 	return syncDir(dir)
@@ -493,6 +498,7 @@ func (l *Log) install(inputs []*Segment, b *Builder, hook func(MergeStep) error)
 		l.mergeFailed = err
 		return fmt.Errorf("finish merge (the next open completes it): %w", err)
 	}
+	failpoint.Hit(failpoint.CompactionMarker)
 	if err := runHook(hook, StepMarkerWritten); err != nil {
 		return nil, committed(err)
 	}
@@ -588,6 +594,7 @@ func (sw *Swap) Finish() error {
 	for _, s := range sw.inputs {
 		s.Release()
 	}
+	failpoint.Hit(failpoint.CompactionSwap)
 	if err := runHook(sw.hook, StepSwapped); err != nil {
 		return err
 	}
