@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/soheilhy/cmux"
 	"google.golang.org/grpc"
 
@@ -81,6 +83,12 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Logger receives the node's logs; nil discards.
 	Logger *slog.Logger
+	// Metrics, when set, receives the node's Prometheus collectors: its
+	// gRPC calls (rpc.Metrics), store (metrics.Engine, with the fsync
+	// histogram), Raft (metrics.Raft), Serf members (metrics.Members,
+	// with SerfAddr) and hashicorp's go-metrics (metrics.Hashicorp). Give
+	// each agent a registry of its own. nil collects nothing.
+	Metrics prometheus.Registerer
 }
 
 // defaultShutdownTimeout bounds the wait for calls in flight at Close
@@ -100,11 +108,13 @@ type Agent struct {
 	gs    *grpc.Server
 	mem   *replication.Membership // nil without Config.SerfAddr
 	ap    *replication.Autopilot  // nil without Config.SerfAddr
+	met   *nodeMetrics            // nil without Config.Metrics
 
 	stopBootstrap context.CancelFunc // stops the bootstrap goroutine; nil when none runs
 	bootWG        sync.WaitGroup     // the bootstrap goroutine
 
 	wg        sync.WaitGroup // the mux and gRPC serve goroutines
+	closing   atomic.Bool    // set when Close or Kill begins
 	closeOnce sync.Once
 	closeErr  error // set by closeOnce
 }
@@ -161,10 +171,18 @@ func Start(cfg Config) (*Agent, error) {
 	if cfg.Tune != nil {
 		cfg.Tune(&rc)
 	}
+	a.met = newNodeMetrics(cfg, &rc)
 	a.node, err = replication.Open(rc)
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if a.met != nil {
+		if err := a.met.register(cfg.Metrics, a.node, cfg.SerfAddr != ""); err != nil {
+			a.node.Close()
+			ln.Close()
+			return nil, err
+		}
 	}
 	ro := rpc.Options{
 		Addr:         a.addr,
@@ -176,11 +194,18 @@ func Start(cfg Config) (*Agent, error) {
 		TLS:          cfg.TLS,
 		Authorizer:   cfg.Authorizer,
 	}
+	if a.met != nil {
+		ro.Metrics = a.met.rpc
+	}
 	if cfg.SerfAddr != "" {
 		if err := a.startMembership(); err != nil {
+			a.met.close()
 			a.node.Close()
 			ln.Close()
 			return nil, err
+		}
+		if a.met != nil {
+			a.met.mem.Store(a.mem)
 		}
 	}
 	so := StoreOptions{DisableForwarding: cfg.DisableForwarding}
@@ -189,6 +214,9 @@ func Start(cfg Config) (*Agent, error) {
 		so.Healthy = func(id string) bool { return a.ap.Healthy(raft.ServerID(id)) }
 	}
 	a.store = NewStoreWithOptions(a.node, so)
+	// Forwarded writes and ReadIndex calls leave from the listen IP, as
+	// Raft's connections do (replication.SourceAddr).
+	a.store.conns.listen = ln.Addr()
 	a.rpc = rpc.NewServer(a.store, ro)
 	a.gs = grpc.NewServer(rpc.ServerOptions(ro)...)
 	a.rpc.Register(a.gs)
@@ -229,6 +257,7 @@ func (a *Agent) Membership() *replication.Membership { return a.mem }
 // goroutines it started. Calling it again returns the first result.
 func (a *Agent) Close() error {
 	a.closeOnce.Do(func() {
+		a.closing.Store(true)
 		var errs []error
 		a.rpc.Close()
 		stopped := make(chan struct{})
@@ -278,6 +307,7 @@ func (a *Agent) Close() error {
 // result.
 func (a *Agent) Kill() error {
 	a.closeOnce.Do(func() {
+		a.closing.Store(true)
 		var errs []error
 		a.mux.Close()
 		if err := a.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {

@@ -25,10 +25,13 @@ type testCluster struct {
 	ctls   *tls.Config // the clients' TLS config
 }
 
+// fastRaft shortens Raft's timeouts for tests, but not so far that a
+// leader loses its lease while the race detector and parallel test
+// packages load the two cores (seen in CI-like runs at 100 ms).
 func fastRaft(c *replication.Config) {
-	c.HeartbeatTimeout = 200 * time.Millisecond
-	c.ElectionTimeout = 200 * time.Millisecond
-	c.LeaderLeaseTimeout = 100 * time.Millisecond
+	c.HeartbeatTimeout = 300 * time.Millisecond
+	c.ElectionTimeout = 300 * time.Millisecond
+	c.LeaderLeaseTimeout = 250 * time.Millisecond
 	c.CommitTimeout = 5 * time.Millisecond
 	c.ApplyTimeout = 5 * time.Second
 }
@@ -66,14 +69,21 @@ func newCluster(t *testing.T, tlsConf, clientTLS *tls.Config) *testCluster {
 			}
 		}
 	})
-	leader := c.leader(nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, a := range c.agents {
-		if a != leader {
-			if err := leader.Node().AddVoter(ctx, a.ID(), a.Addr()); err != nil {
+	for _, a := range c.agents[1:] {
+		// A leader that loses its lease while the cluster grows (a loaded
+		// machine) fails AddVoter; ask whoever leads next, a bounded
+		// number of times. Adding a voter already added is a no-op.
+		for attempt := 1; ; attempt++ {
+			err := c.leader(nil).Node().AddVoter(ctx, a.ID(), a.Addr())
+			if err == nil {
+				break
+			}
+			if attempt == 5 || ctx.Err() != nil {
 				t.Fatalf("add %s: %v", a.ID(), err)
 			}
+			t.Logf("add %s (attempt %d): %v; retrying", a.ID(), attempt, err)
 		}
 	}
 	return c

@@ -179,14 +179,24 @@ func runClients(b *testing.B, clients []*client.Client, op func(ctx context.Cont
 var benchValue = []byte(fmt.Sprintf("%0*d", benchValueBytes, 0))
 
 // BenchmarkCluster_Put measures puts of 100 B values through Raft on a
-// 3-node loopback cluster at 1, 16 and 64 concurrent clients.
+// 3-node loopback cluster at 1, 16 and 64 concurrent clients. Each client
+// is a goroutine making one call at a time; conns=N says how many
+// client.Client values (each with its own connections) they share, round
+// robin: one per goroutine, as etcd's benchmark with --conns equal to
+// --clients, or 1, the usual Go program sharing one client.
 func BenchmarkCluster_Put(b *testing.B) {
 	c := newBenchCluster(b, nil)
 	pool := c.dial(64)
-	for _, n := range []int{1, 16, 64} {
-		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
-			runClients(b, pool[:n], func(ctx context.Context, cl *client.Client, i int) error {
-				_, err := cl.Put(ctx, fmt.Appendf(nil, "key-%d-%08d", n, i), benchValue)
+	for _, tt := range []struct{ clients, conns int }{
+		{1, 1}, {16, 16}, {64, 64}, {16, 1}, {64, 1}, {64, 4},
+	} {
+		b.Run(fmt.Sprintf("clients=%d/conns=%d", tt.clients, tt.conns), func(b *testing.B) {
+			clients := make([]*client.Client, tt.clients)
+			for i := range clients {
+				clients[i] = pool[i%tt.conns]
+			}
+			runClients(b, clients, func(ctx context.Context, cl *client.Client, i int) error {
+				_, err := cl.Put(ctx, fmt.Appendf(nil, "key-%d-%d-%08d", tt.clients, tt.conns, i), benchValue)
 				return err
 			})
 		})

@@ -1,9 +1,11 @@
 package agent
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"time"
 
@@ -11,6 +13,8 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/caskade/caskade/replication"
 )
 
 // maxLeaderConns bounds the connections a node keeps to (past) leaders:
@@ -25,8 +29,15 @@ var errConnsClosed = errors.New("agent: leader connections closed")
 // nodes' RPC addresses (in practice, the leaders it forwarded writes or
 // ReadIndex calls to), dialed lazily with the node's own TLS
 // configuration as a client: its certificate (identity certs.NodeIdentity)
-// and its CAs. The zero value is ready to use. Safe for concurrent use.
+// and its CAs, and from the node's listen IP when it listens on one
+// (replication.SourceAddr), as its Raft connections are. The zero value
+// is ready to use. Safe for concurrent use.
 type leaderConns struct {
+	// listen is the node's listen address, which the connections are
+	// dialed from (replication.SourceAddr); nil lets the system choose.
+	// Set before the first get, never changed afterwards.
+	listen net.Addr
+
 	mu     sync.Mutex             // guards conns and closed
 	conns  map[string]*leaderConn // by RPC address
 	closed bool                   // set by close; get refuses after it
@@ -64,7 +75,8 @@ func (c *leaderConns) get(addr string, serverTLS *tls.Config) (*grpc.ClientConn,
 		creds = credentials.NewTLS(clientTLS(serverTLS))
 	}
 	// grpc.NewClient does no I/O, so holding mu here is brief.
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds), grpc.WithConnectParams(leaderConnectParams))
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds), grpc.WithConnectParams(leaderConnectParams),
+		grpc.WithContextDialer(c.dial))
 	if err != nil {
 		return nil, fmt.Errorf("agent: dial leader %s: %w", addr, err)
 	}
@@ -86,6 +98,15 @@ func (c *leaderConns) get(addr string, serverTLS *tls.Config) (*grpc.ClientConn,
 	}
 	c.conns[addr] = &leaderConn{cc: cc, used: time.Now()}
 	return cc, nil
+}
+
+// dial is the connections' dialer: TCP from the node's listen IP when
+// replication.SourceAddr says so. Unlike gRPC's default dialer it does
+// not go through an HTTP CONNECT proxy named in the environment: nodes
+// talk to each other directly, as their Raft connections do.
+func (c *leaderConns) dial(ctx context.Context, addr string) (net.Conn, error) {
+	d := net.Dialer{LocalAddr: replication.SourceAddr(c.listen, addr)}
+	return d.DialContext(ctx, "tcp", addr)
 }
 
 // close closes every connection; get fails afterwards. Calling it again

@@ -421,16 +421,21 @@ func (m *Membership) isClosed() bool {
 }
 
 // joinLoop joins addrs, retrying with exponential backoff (100 ms up to
-// 5 s) until one is reached, ctx is done or JoinTimeout passes.
+// 5 s) until another member is known, ctx is done or JoinTimeout passes.
+// Reaching only this node (a --join list that names it, its peers not up
+// yet) is not joined: it would leave the node alone for good.
 func (m *Membership) joinLoop(ctx context.Context, addrs []string) {
 	defer m.wg.Done()
 	deadline := time.Now().Add(m.cfg.JoinTimeout)
 	backoff := 100 * time.Millisecond
 	for {
 		n, err := m.serf.Join(addrs, true)
-		if err == nil {
+		if err == nil && m.serf.NumNodes() > 1 {
 			m.log.Info("joined cluster", "contacted", n, "addrs", addrs)
 			return
+		}
+		if err == nil {
+			err = errors.New("reached no member but this node")
 		}
 		if time.Now().Add(backoff).After(deadline) {
 			m.log.Error("giving up joining cluster", "addrs", addrs, "err", err)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -21,7 +23,9 @@ const RaftByte byte = 0x01
 // stream layer reads and checks it on the connection's first read), and
 // dialing peers by writing RaftByte first. With a TLS config both directions then
 // speak TLS (mutual TLS when the config asks for client certificates);
-// without one they speak plaintext (tests and development).
+// without one they speak plaintext (tests and development). A node that
+// listens on one IP address dials its peers from that address
+// (SourceAddr).
 //
 // Safe for concurrent use.
 type StreamLayer struct {
@@ -42,11 +46,17 @@ var _ raft.StreamLayer = (*StreamLayer)(nil)
 func NewStreamLayer(ln net.Listener, advertise string, tlsConf *tls.Config) (*StreamLayer, error) {
 	s := &StreamLayer{ln: ln, advertise: ln.Addr()}
 	if advertise != "" {
-		a, err := net.ResolveTCPAddr("tcp", advertise)
+		// Kept as given, a host name too: peers dial it by name and check
+		// the certificate against the name, which is how a certificate can
+		// cover nodes whose IPs are not known in advance (pods).
+		host, port, err := net.SplitHostPort(advertise)
 		if err != nil {
 			return nil, fmt.Errorf("raft address %q: %w", advertise, err)
 		}
-		s.advertise = a
+		if p, err := strconv.ParseUint(port, 10, 16); host == "" || err != nil || p == 0 {
+			return nil, fmt.Errorf("raft address %q: want host:port with a host and a port from 1 to 65535", advertise)
+		}
+		s.advertise = tcpName(advertise)
 	}
 	if tlsConf != nil {
 		s.server = tlsConf.Clone()
@@ -83,9 +93,10 @@ func (s *StreamLayer) Close() error { return s.ln.Close() }
 func (s *StreamLayer) Addr() net.Addr { return s.advertise }
 
 // Dial connects to a peer's Raft: it writes RaftByte, then (with TLS)
-// completes a handshake, all within timeout.
+// completes a handshake, all within timeout. The connection comes from
+// the listener's IP address when SourceAddr says so.
 func (s *StreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	d := net.Dialer{Timeout: timeout}
+	d := net.Dialer{Timeout: timeout, LocalAddr: SourceAddr(s.ln.Addr(), string(address))}
 	c, err := d.Dial("tcp", string(address))
 	if err != nil {
 		return nil, fmt.Errorf("dial raft %s: %w", address, err)
@@ -123,6 +134,40 @@ func (s *StreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 	return c, nil
 }
 
+// SourceAddr returns the local address a node that listens at listen
+// dials dest (host:port) from, for Raft and for its gRPC calls to other
+// nodes: the listen IP with any port when the node listens on one IP
+// address, so that its connections come from the address it serves at,
+// as Consul's bind_addr does (firewalls, and the proxies of the
+// robustness suite, recognize a node by that address). It returns nil,
+// letting the system choose, when the node listens on every interface
+// (0.0.0.0 or ::), when listen is not a TCP address, when dest is an IP
+// of the other family, and when the listen IP is a loopback address but
+// dest is not one (a node behind a local forwarder, which could not
+// reach a remote peer from 127.0.0.1). A dest given by host name other
+// than localhost counts as not loopback.
+func SourceAddr(listen net.Addr, dest string) net.Addr {
+	la, ok := listen.(*net.TCPAddr)
+	if !ok || la == nil || la.IP == nil || la.IP.IsUnspecified() {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(dest)
+	if err != nil {
+		return nil
+	}
+	destLoopback := strings.EqualFold(host, "localhost")
+	if ip := net.ParseIP(host); ip != nil {
+		if (ip.To4() == nil) != (la.IP.To4() == nil) {
+			return nil
+		}
+		destLoopback = ip.IsLoopback()
+	}
+	if la.IP.IsLoopback() && !destLoopback {
+		return nil
+	}
+	return &net.TCPAddr{IP: la.IP, Zone: la.Zone}
+}
+
 // raftConn is an accepted connection whose first byte, RaftByte, is read
 // and checked by its first Read (in the reader's goroutine, so a slow peer
 // never holds up Accept).
@@ -145,3 +190,12 @@ func (c *raftConn) Read(p []byte) (int, error) {
 	}
 	return c.Conn.Read(p)
 }
+
+// tcpName is a TCP address kept as written (host name or IP, and port).
+type tcpName string
+
+// Network returns "tcp".
+func (tcpName) Network() string { return "tcp" }
+
+// String returns the address as written.
+func (a tcpName) String() string { return string(a) }

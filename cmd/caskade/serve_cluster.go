@@ -10,11 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
 	"github.com/caskade/caskade/agent"
+	"github.com/caskade/caskade/metrics"
 	"github.com/caskade/caskade/replication"
 )
 
@@ -25,6 +28,10 @@ type clusterFlags struct {
 	join            []string // Serf addresses
 	bootstrapExpect int
 	gossipKey       string // base64
+	// Raft snapshots; zeros mean hashicorp/raft's defaults.
+	snapshotThreshold uint64
+	snapshotInterval  time.Duration
+	trailingLogs      uint64
 }
 
 // addFlags defines the flags on f.
@@ -33,6 +40,17 @@ func (c *clusterFlags) addFlags(f *pflag.FlagSet) {
 	f.StringSliceVar(&c.join, "join", nil, "Serf addresses (host:port, comma-separated) of cluster members to join; turns on cluster mode")
 	f.IntVar(&c.bootstrapExpect, "bootstrap-expect", 1, "voters of a new cluster: bootstrap it once this many nodes (this one included) see each other; 1 is a single node; with --join and not set, 0: wait to be added to an existing cluster")
 	f.StringVar(&c.gossipKey, "gossip-key", "", "base64 key (16, 24 or 32 bytes) encrypting Serf gossip; the same on every node")
+	f.Uint64Var(&c.snapshotThreshold, "raft-snapshot-threshold", 0, "in cluster mode, take a Raft snapshot once this many log entries were added since the last one; 0 means 8192")
+	f.DurationVar(&c.snapshotInterval, "raft-snapshot-interval", 0, "in cluster mode, how often to check whether a Raft snapshot is due; 0 means 2m")
+	f.Uint64Var(&c.trailingLogs, "raft-trailing-logs", 0, "in cluster mode, log entries kept after a Raft snapshot for followers that lag (a follower further behind gets the snapshot); 0 means 10240")
+}
+
+// tune applies the Raft snapshot flags to a node's replication config
+// (zeros keep its defaults).
+func (c *clusterFlags) tune(rc *replication.Config) {
+	rc.SnapshotThreshold = c.snapshotThreshold
+	rc.SnapshotInterval = c.snapshotInterval
+	rc.TrailingLogs = c.trailingLogs
 }
 
 // on reports whether serve runs as a cluster node: any cluster flag set,
@@ -56,6 +74,9 @@ func (c *clusterFlags) expect(f *pflag.FlagSet) int {
 func (c *clusterFlags) validate(listen string) error {
 	if c.bootstrapExpect < 0 {
 		return usageErrorf("--bootstrap-expect %d: must be 0 or more", c.bootstrapExpect)
+	}
+	if c.snapshotInterval != 0 && c.snapshotInterval < 5*time.Millisecond {
+		return usageErrorf("--raft-snapshot-interval %v: must be 0 (the default) or at least 5ms", c.snapshotInterval)
 	}
 	for _, j := range c.join {
 		if _, _, err := net.SplitHostPort(j); err != nil {
@@ -115,17 +136,24 @@ func defaultSerfAddr(listen string) (string, error) {
 }
 
 // raftDirName and dataDirName are what a cluster node keeps in --data-dir
-// (see replication.Config.Dir).
+// (see replication.Config.Dir). restoreDirName and oldDirName are the
+// directories its store (replication.FSM) uses while it restores a Raft
+// snapshot, and removes when it opens: a node that crashed during a
+// restore leaves them behind.
 const (
-	raftDirName = "raft"
-	dataDirName = "data"
+	raftDirName    = "raft"
+	dataDirName    = "data"
+	restoreDirName = "data.restore"
+	oldDirName     = "data.old"
 )
 
 // checkClusterDir refuses a --data-dir that holds anything but a cluster
 // node's raft/ and data/: in particular a single node's store, whose
 // files sit in the directory itself. A cluster node rebuilds data/ from
 // the Raft log at every start, so it cannot adopt such a store; it is
-// refused rather than migrated. A missing directory is created.
+// refused rather than migrated. What a snapshot restore cut short by a
+// crash leaves (data.restore/, data.old/) belongs to the node, which
+// removes it when it opens. A missing directory is created.
 func checkClusterDir(dir string) error {
 	entries, err := os.ReadDir(dir)
 	switch {
@@ -138,7 +166,7 @@ func checkClusterDir(dir string) error {
 		return failuref("--data-dir: %w", err)
 	}
 	for _, e := range entries {
-		if n := e.Name(); (n == raftDirName || n == dataDirName) && e.IsDir() {
+		if n := e.Name(); e.IsDir() && (n == raftDirName || n == dataDirName || n == restoreDirName || n == oldDirName) {
 			continue
 		}
 		return usageErrorf("--data-dir %s holds %s, not only a cluster node's raft/ and data/: it looks like a single node's store "+
@@ -193,6 +221,24 @@ func (a *app) serveCluster(ctx context.Context, c *serveConfig, f *pflag.FlagSet
 			return usageErrorf("--node-id: not given, and no host name: %w", err)
 		}
 	}
+	// Metrics before the node: /readyz says "starting" until it runs.
+	var rd readiness
+	var started atomic.Pointer[agent.Agent]
+	var metricsReg prometheus.Registerer // nil without --metrics-addr
+	if c.metricsAddr != "" {
+		reg := metrics.NewRegistry(version())
+		metricsReg = reg
+		stopMetrics, err := a.startMetrics(c, logger, reg, func() error {
+			if err := rd.check(); err != nil {
+				return err
+			}
+			return started.Load().Ready()
+		})
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 	opts := c.store.options(logger)
 	ag, err := agent.Start(agent.Config{
 		NodeID:          nodeID,
@@ -209,11 +255,15 @@ func (a *app) serveCluster(ctx context.Context, c *serveConfig, f *pflag.FlagSet
 		GossipKey:       key,
 		BootstrapExpect: c.cluster.expect(f),
 		SerfTiming:      replication.TimingLAN,
+		Tune:            c.cluster.tune,
 		ShutdownTimeout: c.shutdownTimeout,
+		Metrics:         metricsReg,
 	})
 	if err != nil {
 		return failuref("start node: %w", err)
 	}
+	started.Store(ag)
+	rd.set(stateServing)
 	stopHangups := c.tls.handleHangups(logger, ag.RPC(), auth)
 	defer stopHangups()
 	c.tls.logMode(logger, auth)
@@ -222,6 +272,7 @@ func (a *app) serveCluster(ctx context.Context, c *serveConfig, f *pflag.FlagSet
 		"version", version(), "settings", settings)
 	fmt.Fprintf(a.stdout, "listening on %s\n", ag.Addr())
 	<-ctx.Done()
+	rd.set(stateStopping)
 	logger.Info("shutting down", "timeout", c.shutdownTimeout)
 	start := time.Now()
 	if err := ag.Close(); err != nil {
