@@ -100,6 +100,8 @@ func TestServe_ClusterDataDirAndFlags(t *testing.T) {
 		{"--join nocolon", "--join"},
 		{"--serf-addr 127.0.0.1:x", "--serf-addr"},
 		{"--bootstrap-expect -1", "--bootstrap-expect"},
+		{"--bootstrap-expect 3 --raft-snapshot-interval 1ms", "--raft-snapshot-interval"},
+		{"--bootstrap-expect 3 --raft-snapshot-interval -1s", "--raft-snapshot-interval"},
 	} {
 		r := runCLI(t, nil, "", append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, strings.Fields(tt.args)...)...)
 		if r.code != exitUsage || !strings.Contains(r.stderr, tt.flag) {

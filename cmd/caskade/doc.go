@@ -13,6 +13,8 @@
 //	caskade status
 //	caskade compact
 //	caskade snapshot save FILE
+//	caskade snapshot verify FILE                 (offline: no server)
+//	caskade snapshot restore FILE --data-dir DIR (offline: no server)
 //	caskade bench put|get|mixed|produce|consume (--total N | --duration D) [--clients N] [--chart FILE]
 //
 // They share --endpoints (host:port,...; default 127.0.0.1:7070),
@@ -40,6 +42,7 @@
 //	caskade local produce [VALUE...]
 //	caskade local consume [--from OFFSET] [--max N] [--json]
 //	caskade local stats [--json]
+//	caskade local restore FILE [--json]
 //	caskade local demo [--keys N]
 //
 // The global flags of "local" (--data-dir, --sync, --segment-bytes,
