@@ -109,9 +109,10 @@ type Log struct {
 		dirDirty   bool       // a file was created or removed since the last Sync
 		closed     bool
 		buf        []byte // Append's encoding buffer, reused
-		// broken is set when a truncation failed halfway: memory and
-		// files may disagree, so appends and truncations are refused
-		// until the log is reopened (Open repairs from the files).
+		// broken is set when a truncation failed halfway or an append's
+		// write failed: memory and files may disagree, so appends and
+		// truncations are refused until the log is reopened (Open
+		// repairs from the files).
 		broken error
 	}
 	// next is the offset the next append gets. Written under mu.
@@ -426,6 +427,11 @@ func (l *Log) Append(recs []Record, locs []Loc) error {
 			clear(locs[first:])
 		}
 		l.next.Store(pubNext)
+		// Part of buf may be in the file past the published records, and
+		// a shorter later append would leave whole stale records after
+		// its own for a recovery scan to find: take no more appends until
+		// the log is reopened (an I/O error leaves the file in doubt).
+		l.mu.broken = fmt.Errorf("segment: log unusable after a failed write (reopen it): %w", err)
 		return err
 	}
 	for i := range recs {

@@ -3,6 +3,7 @@ package segment
 import (
 	"bytes"
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 )
@@ -120,5 +121,52 @@ func TestZeroFill_Off(t *testing.T) {
 	l := openLog(t, t.TempDir(), &Options{SegmentBytes: 1 << 20})
 	if l.mu.active.zf != nil {
 		t.Fatal("zero-filler started without Options.ZeroFill")
+	}
+}
+
+// TestZeroFill_FailedWriteBreaksLog makes an append's pwrite fail: the
+// append returns the error and publishes nothing, later appends are
+// refused until the log is reopened, and the reopened log holds exactly
+// the records appended before.
+func TestZeroFill_FailedWriteBreaksLog(t *testing.T) {
+	dir := t.TempDir()
+	opts := &Options{SegmentBytes: 1 << 20, ZeroFill: true}
+	l := openLog(t, dir, opts)
+	before := []Record{testRecord(1, 100), testRecord(2, 100)}
+	if err := l.Append(before, nil); err != nil {
+		t.Fatal(err)
+	}
+	next := l.Next()
+	s := l.mu.active
+	rw := s.f
+	ro, err := os.Open(s.Path(LogExt)) // writes through it fail
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.f = ro
+	locs := make([]Loc, 1)
+	if err := l.Append([]Record{testRecord(3, 100)}, locs); err == nil {
+		t.Fatal("append through a read-only file succeeded")
+	}
+	if l.Next() != next || locs[0] != (Loc{}) {
+		t.Fatalf("failed append moved next to %d (want %d) or filled its loc %+v", l.Next(), next, locs[0])
+	}
+	s.f = rw
+	ro.Close()
+	if err := l.Append([]Record{testRecord(4, 100)}, nil); err == nil {
+		t.Fatal("append after a failed write succeeded before reopening")
+	}
+	closeLog(t, l)
+	l = openLog(t, dir, opts)
+	if l.Next() != next {
+		t.Fatalf("reopened next %d, want %d", l.Next(), next)
+	}
+	for _, r := range before {
+		if _, err := l.Read(r.Offset); err != nil {
+			t.Fatalf("offset %d: %v", r.Offset, err)
+		}
+	}
+	if err := l.Append([]Record{testRecord(5, 100)}, nil); err != nil {
+		t.Fatalf("append after reopening: %v", err)
 	}
 }
